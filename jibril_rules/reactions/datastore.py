@@ -1,0 +1,192 @@
+"""Persistent key-value store of the Data* helpers: SQLite in WAL mode.
+
+Every recipe has its own namespace (its name); a key written as ``shared:KEY`` goes to the
+shared namespace (`ReactionConfig.shared_namespace`) that every recipe can read and write,
+for cross-recipe correlation. Each statement is its own transaction, so a writer killed
+with SIGKILL leaves either the old or the new value, never a torn one (WAL + synchronous
+NORMAL is crash-safe for process crashes; only power loss may drop the last commits).
+One connection per thread; SQLite's locking plus busy_timeout make parallel reactions safe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+from typing import Any
+
+SHARED_PREFIX = "shared:"
+STACK_KEY = ""  # the list used by the one-argument DataPush(v) / DataPop()
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                               PRIMARY KEY (ns, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lists (id INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL,
+                                  key TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS lists_ns_key ON lists (ns, key, id);
+"""
+
+
+def js_string(value: Any) -> str:
+    """String(value) as JavaScript would render the JSON-decoded argument."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return js_number(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def js_number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == int(value) and abs(value) < 1e21:
+        return str(int(value))
+    return repr(value)
+
+
+class DataStore:
+    """Namespaced persistent store; thread-safe (one sqlite connection per thread)."""
+
+    def __init__(self, path: str, shared_namespace: str = "shared") -> None:
+        self.path = path
+        self.shared_namespace = shared_namespace
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def resolve(self, namespace: str, key: str) -> tuple[str, str]:
+        if key.startswith(SHARED_PREFIX):
+            return self.shared_namespace, key[len(SHARED_PREFIX):]
+        return namespace, key
+
+    # -- key/value -----------------------------------------------------------------
+    def set(self, ns: str, key: str, value: str) -> None:
+        ns, key = self.resolve(ns, key)
+        self._conn().execute(
+            "INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value", (ns, key, value))
+
+    def get(self, ns: str, key: str) -> str | None:
+        ns, key = self.resolve(ns, key)
+        row = self._conn().execute("SELECT value FROM kv WHERE ns = ? AND key = ?",
+                                   (ns, key)).fetchone()
+        return None if row is None else str(row[0])
+
+    def delete(self, ns: str, key: str) -> bool:
+        ns, key = self.resolve(ns, key)
+        conn = self._conn()
+        cur = conn.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
+        cur2 = conn.execute("DELETE FROM lists WHERE ns = ? AND key = ?", (ns, key))
+        return (cur.rowcount or 0) + (cur2.rowcount or 0) > 0
+
+    def incr(self, ns: str, key: str, delta: float) -> float:
+        """Atomic read-modify-write: a missing or non-numeric value counts as 0."""
+        ns, key = self.resolve(ns, key)
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT value FROM kv WHERE ns = ? AND key = ?",
+                               (ns, key)).fetchone()
+            try:
+                current = float(row[0]) if row is not None else 0.0
+            except ValueError:
+                current = 0.0
+            new = current + delta
+            conn.execute(
+                "INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+                (ns, key, js_number(new)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return new
+
+    def clear(self, ns: str) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM kv WHERE ns = ?", (ns,))
+        conn.execute("DELETE FROM lists WHERE ns = ?", (ns,))
+        conn.execute("COMMIT")
+
+    def keys(self, ns: str) -> list[str]:
+        rows = self._conn().execute("SELECT key FROM kv WHERE ns = ? ORDER BY key", (ns,))
+        return [str(r[0]) for r in rows]
+
+    def values(self, ns: str) -> list[str]:
+        rows = self._conn().execute("SELECT value FROM kv WHERE ns = ? ORDER BY key", (ns,))
+        return [str(r[0]) for r in rows]
+
+    def size(self, ns: str) -> int:
+        row = self._conn().execute("SELECT count(*) FROM kv WHERE ns = ?", (ns,)).fetchone()
+        return int(row[0])
+
+    def has_key(self, ns: str, key: str) -> bool:
+        ns, key = self.resolve(ns, key)
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM kv WHERE ns = ? AND key = ?", (ns, key)).fetchone():
+            return True
+        return conn.execute("SELECT 1 FROM lists WHERE ns = ? AND key = ? LIMIT 1",
+                            (ns, key)).fetchone() is not None
+
+    def has_value(self, ns: str, value: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM kv WHERE ns = ? AND value = ? LIMIT 1",
+                                    (ns, value)).fetchone() is not None
+
+    # -- lists (stack) --------------------------------------------------------------
+    def push(self, ns: str, key: str, value: str) -> int:
+        ns, key = self.resolve(ns, key) if key else (ns, key)
+        conn = self._conn()
+        conn.execute("INSERT INTO lists (ns, key, value) VALUES (?, ?, ?)", (ns, key, value))
+        row = conn.execute("SELECT count(*) FROM lists WHERE ns = ? AND key = ?",
+                           (ns, key)).fetchone()
+        return int(row[0])
+
+    def pop(self, ns: str, key: str) -> str | None:
+        ns, key = self.resolve(ns, key) if key else (ns, key)
+        row = self._conn().execute(
+            "DELETE FROM lists WHERE id = (SELECT max(id) FROM lists WHERE ns = ? AND key = ?) "
+            "RETURNING value", (ns, key)).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,252 @@
+"""JavaScript installed once in every reaction isolate.
+
+`PRELUDE` evaluates to an installer function. Python calls it with the native bridge
+function (made by `mr_make_js_callback`, which calls back into Python synchronously on the
+isolate thread). The installer:
+
+1. allocates the SharedArrayBuffer through which requests and responses travel (Python
+   holds a memoryview of its backing store, so no copy through V8's value API is needed);
+2. defines the helper globals (read-only, non-configurable);
+3. wraps code-generating constructors (eval, Function, ...) so that a run that used them
+   marks the isolate as tainted (it is then thrown away);
+4. freezes every intrinsic reachable from globalThis ("lockdown"), with the classic
+   override-mistake fix for a few prototype properties;
+5. records the baseline set of globals, and returns the runner and the buffer.
+
+The runner fetches its input through the bridge, compiles the reaction body once per code
+key with the Function constructor (which parses the body on its own, so the code cannot
+escape its wrapper), calls `process(data)`, then deletes every global the run added.
+"""
+
+from __future__ import annotations
+
+# Layout of the shared buffer (bytes): 0..31 Int32 header, 32..39 Float64 number result,
+# 64.. Uint16 payload (UTF-16 code units).
+HEADER_BYTES = 64
+OP, REQ_LEN, REQ_MORE, RESP_TYPE, RESP_LEN, RESP_MORE = range(6)
+RT_UNDEFINED, RT_NUMBER, RT_STRING, RT_JSON, RT_NULL, RT_BOOL = range(6)
+OP_NEXT = 0
+OP_INPUT = 1
+FIRST_HELPER_OP = 8
+
+PRELUDE = r"""
+(function (capacityUnits, helperTable) {
+  'use strict';
+  return function install(bridge) {
+    const G = globalThis;
+    const FunctionCtor = Function;
+    const apply = Reflect.apply, ownKeys = Reflect.ownKeys, defineProperty = Object.defineProperty;
+    const getDesc = Object.getOwnPropertyDescriptor, getProto = Object.getPrototypeOf;
+    const freeze = Object.freeze, isFrozen = Object.isFrozen;
+    const stringify = JSON.stringify, parse = JSON.parse;
+    const fromCharCode = String.fromCharCode, charCodeAt = String.prototype.charCodeAt;
+    const SetCtor = Set, MapCtor = Map, ErrorCtor = Error, StringCtor = String;
+    const setHas = Set.prototype.has, setAdd = Set.prototype.add;
+    const mapGet = Map.prototype.get, mapSet = Map.prototype.set;
+    const sab = new SharedArrayBuffer(64 + capacityUnits * 2);
+    const hdr = new Int32Array(sab, 0, 8);
+    const num = new Float64Array(sab, 32, 1);
+    const u16 = new Uint16Array(sab, 64, capacityUnits);
+    const subarray = Uint16Array.prototype.subarray;
+    let tainted = false;
+
+    function decode(n) {
+      let s = '';
+      for (let i = 0; i < n; i += 8192) {
+        const end = n < i + 8192 ? n : i + 8192;
+        s += apply(fromCharCode, null, apply(subarray, u16, [i, end]));
+      }
+      return s;
+    }
+    function call(op, args) {
+      const s = stringify(args);
+      const n = s.length;
+      let off = 0;
+      do {
+        const m = n - off < capacityUnits ? n - off : capacityUnits;
+        for (let i = 0; i < m; i++) u16[i] = apply(charCodeAt, s, [off + i]);
+        hdr[0] = op; hdr[1] = m; hdr[2] = off + m < n ? 1 : 0;
+        bridge();
+        off += m;
+      } while (off < n);
+      const t = hdr[3];
+      if (t === 1) return num[0];
+      if (t === 0) return undefined;
+      if (t === 4) return null;
+      if (t === 5) return num[0] !== 0;
+      let out = decode(hdr[4]);
+      while (hdr[5] === 1) {
+        hdr[0] = 0; hdr[1] = 0; hdr[2] = 0;
+        bridge();
+        out += decode(hdr[4]);
+      }
+      return t === 3 ? parse(out) : out;
+    }
+
+    // 2. helpers
+    for (const entry of helperTable) {
+      const op = entry[1];
+      const f = { [entry[0]]: function (...args) { return call(op, args); } }[entry[0]];
+      freeze(f);
+      defineProperty(G, entry[0], { value: f, writable: false, enumerable: false, configurable: false });
+    }
+
+    // 3. code generation marks the isolate as tainted
+    const indirectEval = G.eval;
+    const wrapCtor = (Ctor) => {
+      const w = function (...args) { tainted = true; return apply(Ctor, undefined, args); };
+      defineProperty(w, 'prototype', { value: Ctor.prototype });
+      defineProperty(Ctor.prototype, 'constructor', { value: w });
+      return w;
+    };
+    const evalWrapper = function (src) { tainted = true; return apply(indirectEval, G, [src]); };
+    defineProperty(G, 'eval', { value: evalWrapper });
+    defineProperty(G, 'Function', { value: wrapCtor(FunctionCtor) });
+    for (const proto of [getProto(async function () {}), getProto(function* () {}),
+                         getProto(async function* () {})]) {
+      wrapCtor(proto.constructor);
+    }
+
+    // 3b. off-heap memory (array buffers) is not seen by V8's heap limit: charge every
+    // buffer a run allocates against its memory budget; no WebAssembly, no Atomics.wait.
+    let budget = 0, spent = 0;
+    const construct = Reflect.construct;
+    const charge = (bytes) => {
+      spent += bytes;
+      if (spent > budget) throw new RangeError('reaction memory limit reached (array buffers)');
+    };
+    const wrapBuffer = (Ctor, bpe) => {
+      const w = function (...args) {
+        if (new.target === undefined) throw new TypeError('Constructor requires new');
+        const a0 = args[0];
+        if (bpe === 0) {
+          const opts = args[1];
+          const max = opts && typeof opts === 'object' ? Number(opts.maxByteLength) || 0 : 0;
+          charge(Math.max(Number(a0) || 0, max));
+        } else if (typeof a0 === 'number' || a0 === undefined) {
+          charge((Number(a0) || 0) * bpe);
+        } else if (a0 && typeof a0 === 'object' && typeof a0.length === 'number') {
+          charge(a0.length * bpe);
+        }
+        return construct(Ctor, args, new.target === w ? Ctor : new.target);
+      };
+      for (const k of ownKeys(Ctor)) {
+        if (k === 'length' || k === 'name') continue;
+        const d = getDesc(Ctor, k);
+        try { defineProperty(w, k, d); } catch (e) { /* ignore */ }
+      }
+      defineProperty(w, 'name', { value: Ctor.name });
+      defineProperty(Ctor.prototype, 'constructor', { value: w, writable: true, configurable: true });
+      defineProperty(G, Ctor.name, { value: w, writable: true, configurable: true });
+      return w;
+    };
+    wrapBuffer(ArrayBuffer, 0);
+    wrapBuffer(SharedArrayBuffer, 0);
+    for (const n of ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array',
+                     'Int32Array', 'Uint32Array', 'Float16Array', 'Float32Array', 'Float64Array',
+                     'BigInt64Array', 'BigUint64Array']) {
+      if (typeof G[n] === 'function') wrapBuffer(G[n], G[n].BYTES_PER_ELEMENT);
+    }
+    delete G.WebAssembly;
+    if (typeof Atomics === 'object') { delete Atomics.wait; delete Atomics.waitAsync; }
+
+    // 4. lockdown
+    const tameNames = ['constructor', 'toString', 'valueOf', 'toLocaleString', 'name',
+                       'message', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable',
+                       'toJSON', 'then', 'stack'];
+    const seen = new SetCtor();
+    const todo = [G];
+    while (todo.length) {
+      const o = todo.pop();
+      if (o === null || (typeof o !== 'object' && typeof o !== 'function')) continue;
+      if (apply(setHas, seen, [o])) continue;
+      apply(setAdd, seen, [o]);
+      todo.push(getProto(o));
+      for (const k of ownKeys(o)) {
+        const d = getDesc(o, k);
+        if (d === undefined) continue;
+        if ('value' in d) todo.push(d.value); else { todo.push(d.get); todo.push(d.set); }
+      }
+    }
+    for (const o of seen) {
+      if (o === G) continue;
+      const isProto = o === FunctionCtor.prototype || (typeof o === 'object' &&
+        (o === Object.prototype || getDesc(o, 'constructor') !== undefined));
+      if (isProto) {
+        for (const k of tameNames) {
+          const d = getDesc(o, k);
+          if (!d || !('value' in d) || !d.writable || !d.configurable) continue;
+          const value = d.value;
+          const home = o;
+          defineProperty(o, k, {
+            get() { return value; },
+            set(v) {
+              if (this === home) throw new TypeError('Cannot assign to read only property ' + StringCtor(k) + ' of a frozen intrinsic');
+              defineProperty(this, k, { value: v, writable: true, enumerable: true, configurable: true });
+            },
+            enumerable: d.enumerable, configurable: false,
+          });
+        }
+      }
+      try { freeze(o); } catch (e) { /* typed arrays cannot be frozen */ }
+    }
+    const baseline = new SetCtor();
+    for (const k of ownKeys(G)) {
+      apply(setAdd, baseline, [k]);
+      const d = getDesc(G, k);
+      if (d && d.configurable) {
+        try {
+          if ('value' in d) defineProperty(G, k, { writable: false, configurable: false });
+          else defineProperty(G, k, { configurable: false });
+        } catch (e) { /* ignore */ }
+      }
+    }
+
+    function resetGlobals() {
+      let clean = true;
+      for (const k of ownKeys(G)) {
+        if (apply(setHas, baseline, [k])) continue;
+        if (!delete G[k]) clean = false;
+      }
+      return clean;
+    }
+    function describe(e) {
+      try {
+        if (e instanceof ErrorCtor && typeof e.stack === 'string') return e.stack;
+        return StringCtor(e);
+      } catch (e2) { return 'unprintable exception'; }
+    }
+
+    // 5. runner: returns "<status>|<tainted>|<message>"
+    const factories = new MapCtor();
+    function run() {
+      tainted = !resetGlobals();
+      let status = 'O', message = '';
+      try {
+        const inp = call(1, []);
+        budget = inp.mem; spent = 0;
+        let fac = apply(mapGet, factories, [inp.k]);
+        if (fac === undefined) {
+          try {
+            fac = new FunctionCtor('kind', 'name', 'uuid', 'data',
+              inp.src + '\n;return typeof process === "function" ? process : undefined;');
+          } catch (e) { return 'S|0|' + describe(e); }
+          freeze(fac);
+          apply(mapSet, factories, [inp.k, fac]);
+        }
+        const proc = apply(fac, undefined, [inp.kind, inp.name, inp.uuid, inp.data]);
+        if (typeof proc !== 'function') {
+          status = 'N'; message = 'the reaction defines no process(data) function';
+        } else {
+          apply(proc, undefined, [inp.data]);
+        }
+      } catch (e) {
+        status = 'E'; message = describe(e);
+      }
+      if (!resetGlobals()) tainted = true;
+      return status + '|' + (tainted ? '1' : '0') + '|' + message;
+    }
+    return [run, sab];
+  };
+})
+"""

@@ -1,0 +1,128 @@
+"""Read recipe files and folders into a checked set of recipes, collecting every diagnostic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ast as A
+from .errors import Collector, Diagnostic, Span
+from .lower import Lowerer
+from .recipe import Exception_, Recipe
+from .schema import entry_type, validate
+from .source import LList, LMap, SourceFile, load_yaml, read_source, span_of
+from .typecheck import Checker, Env
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    recipes: tuple[Recipe, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, SourceFile] = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity.value == "error" for d in self.diagnostics)
+
+    def by_name(self, name: str) -> Recipe | None:
+        return next((r for r in self.recipes if r.name == name), None)
+
+
+def expand_paths(paths: list[str], diags: Collector) -> list[str]:
+    """Files as given; folders read recursively (recipe tests *.test.yaml excluded)."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                if f.is_file() and f.suffix in RECIPE_SUFFIXES and not _is_aux(f):
+                    out.append(str(f))
+        elif path.exists():
+            out.append(str(path))
+        else:
+            diags.add("JR006", f"no such file or folder: {p}", Span(p), "check the path")
+    return list(dict.fromkeys(out))
+
+
+def _is_aux(f: Path) -> bool:
+    return f.name.endswith((".test.yaml", ".test.yml")) or f.name in ("jibril.yaml", "config.yaml")
+
+
+def load_paths(paths: list[str]) -> Ruleset:
+    diags = Collector()
+    files = expand_paths(paths, diags)
+    sources: dict[str, SourceFile] = {}
+    entries: list[tuple[SourceFile, LMap, str]] = []
+    for path in files:
+        src = read_source(path, diags)
+        if src is None:
+            continue
+        sources[path] = src
+        doc = load_yaml(src, diags)
+        if doc is None:
+            continue
+        if not isinstance(doc, LList):
+            diags.add("JR010", "a recipe file must be a YAML list of recipes", span_of(doc, None, Span(path)),
+                      "start each recipe with '- kind: ...'")
+            continue
+        for i, entry in enumerate(doc):
+            if not isinstance(entry, LMap):
+                diags.add("JR011", "each list entry must be a mapping (a recipe, list, macro or exception)",
+                          span_of(doc, i), "write 'key: value' lines under '- '")
+                continue
+            if validate(entry, diags):
+                entries.append((src, entry, entry_type(entry)))
+    env = Env()
+    checker = Checker(env, diags)
+    _collect_names(entries, env, diags)
+    recipes: list[Recipe] = []
+    seen: dict[str, Span] = {}
+    extra: dict[str, list[tuple[Exception_, LMap]]] = {}
+    for src, e, kind in entries:
+        low = Lowerer(src, diags)
+        if kind == "exception":
+            exc = low.exception(e, str(e["exception"]))
+            extra.setdefault(str(e["recipe"]), []).append((exc, e))
+        elif kind == "recipe":
+            r = low.recipe(e)
+            if r.name in seen:
+                diags.add("JR050", f"recipe name '{r.name}' is already used at {seen[r.name]}",
+                          span_of(e, "name"), "give every recipe a unique name")
+                continue
+            seen[r.name] = span_of(e, "name")
+            recipes.append(r)
+    out: list[Recipe] = []
+    names = {r.name for r in recipes}
+    for rname, lst in extra.items():
+        if rname not in names:
+            for _, e in lst:
+                diags.add("JR051", f"exception '{e['exception']}' names unknown recipe '{rname}'",
+                          span_of(e, "recipe"), "check the recipe name")
+    for r in recipes:
+        excs = r.exceptions + tuple(x for x, _ in extra.get(r.name, []))
+        cond = checker.resolve(r.condition)
+        excs = tuple(Exception_(x.name, checker.resolve(x.condition), x.span) for x in excs)
+        out.append(Recipe(r.kind, r.name, r.mechanism, cond, excs, r.reactions, r.times,
+                          r.enabled, r.mode, r.meta, r.span))
+    return Ruleset(tuple(out), tuple(diags.items), sources)
+
+
+def _collect_names(entries: list[tuple[SourceFile, LMap, str]], env: Env, diags: Collector) -> None:
+    for src, e, kind in entries:
+        if kind == "list":
+            name = str(e["list"])
+            if name in env.lists:
+                diags.add("JR050", f"list '{name}' is already defined at {env.lists[name][1]}",
+                          span_of(e, "list"), "rename one of them")
+                continue
+            env.lists[name] = (tuple(e["items"]), span_of(e, "list"))
+        elif kind == "macro":
+            name = str(e["macro"])
+            if name in env.macros:
+                diags.add("JR050", f"macro '{name}' is already defined at {env.macros[name][1]}",
+                          span_of(e, "macro"), "rename one of them")
+                continue
+            node = Lowerer(src, diags).macro(e)
+            env.macros[name] = (node if node is not None else A.FALSE, span_of(e, "macro"))

@@ -1,0 +1,182 @@
+"""Load YAML with a span on every value, refusing hostile input (bombs, depth, size, bad UTF-8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Collector, Span
+
+MAX_BYTES = 8 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+
+class LMap(dict[str, Any]):
+    """A mapping that remembers where each key and value stood."""
+
+    span: Span
+    key_spans: dict[str, Span]
+    value_spans: dict[str, Span]
+    value_styles: dict[str, str | None]
+
+
+class LList(list[Any]):
+    """A list that remembers where each item stood."""
+
+    span: Span
+    item_spans: list[Span]
+
+
+class LStr(str):
+    """A string that remembers where it stood and its YAML scalar style."""
+
+    span: Span
+    style: str | None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str
+    text: str
+    lines: tuple[str, ...]
+
+
+_LOADER = yaml.SafeLoader("")
+
+
+class _Budget(Exception):
+    def __init__(self, code: str, msg: str, span: Span) -> None:
+        super().__init__(msg)
+        self.code, self.msg, self.span = code, msg, span
+
+
+def _span(path: str, node: yaml.Node) -> Span:
+    return Span(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _scalar(path: str, node: yaml.ScalarNode) -> Any:
+    tag = node.tag
+    value: Any = node.value
+    if tag == "tag:yaml.org,2002:str" or node.style in ("'", '"', "|", ">"):
+        s = LStr(value)
+        s.span, s.style = _span(path, node), node.style
+        return s
+    constructor = yaml.SafeLoader.yaml_constructors.get(tag)
+    if constructor is None:
+        s = LStr(value)
+        s.span, s.style = _span(path, node), node.style
+        return s
+    try:
+        return constructor(_LOADER, node)  # type: ignore[arg-type]
+    except Exception:
+        s = LStr(value)
+        s.span, s.style = _span(path, node), node.style
+        return s
+
+
+class _Converter:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.count = 0
+
+    def convert(self, node: yaml.Node, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Budget("JR003", f"more than {MAX_NODES} YAML nodes after alias expansion",
+                          _span(self.path, node))
+        if depth > MAX_DEPTH:
+            raise _Budget("JR004", f"nesting deeper than {MAX_DEPTH} levels", _span(self.path, node))
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(self.path, node)
+        if isinstance(node, yaml.SequenceNode):
+            out = LList()
+            out.span, out.item_spans = _span(self.path, node), []
+            for child in node.value:
+                out.append(self.convert(child, depth + 1))
+                out.item_spans.append(_span(self.path, child))
+            return out
+        assert isinstance(node, yaml.MappingNode)
+        m = LMap()
+        m.span, m.key_spans, m.value_spans, m.value_styles = _span(self.path, node), {}, {}, {}
+        for knode, vnode in node.value:
+            key = str(knode.value) if isinstance(knode, yaml.ScalarNode) else repr(knode)
+            m[key] = self.convert(vnode, depth + 1)
+            m.key_spans[key] = _span(self.path, knode)
+            m.value_spans[key] = _span(self.path, vnode)
+            m.value_styles[key] = vnode.style if isinstance(vnode, yaml.ScalarNode) else None
+        return m
+
+
+def read_source(path: str, diags: Collector) -> SourceFile | None:
+    """Read a file as UTF-8 text, or add a located diagnostic and return None."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            diags.add("JR002", f"file is {size} bytes; the limit is {MAX_BYTES}", Span(path),
+                      "split the recipes over several files")
+            return None
+        raw = p.read_bytes()
+    except OSError as e:
+        diags.add("JR006", f"cannot read file: {e.strerror}", Span(path), "check the path and permissions")
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = raw[: e.start]
+        line = before.count(b"\n") + 1
+        col = e.start - (before.rfind(b"\n") + 1) + 1
+        diags.add("JR005", f"invalid UTF-8 byte 0x{raw[e.start]:02x}", Span(path, line, col),
+                  "save the file as UTF-8")
+        return None
+    return SourceFile(path, text, tuple(text.splitlines()))
+
+
+def load_yaml(src: SourceFile, diags: Collector) -> Any:
+    """Parse YAML into LMap/LList/LStr values, with every failure a located diagnostic."""
+    try:
+        node = yaml.compose(src.text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        span = Span(src.path, mark.line + 1, mark.column + 1) if mark else Span(src.path)
+        diags.add("JR001", f"YAML syntax error: {e.problem or e.context}", span,
+                  "fix the indentation or quoting at this place")
+        return None
+    except RecursionError:
+        diags.add("JR004", "nesting too deep to parse", Span(src.path), "flatten the document")
+        return None
+    except yaml.YAMLError as e:
+        diags.add("JR001", f"YAML error: {e}", Span(src.path), "fix the YAML syntax")
+        return None
+    if node is None:
+        return None
+    try:
+        return _Converter(src.path).convert(node)
+    except _Budget as b:
+        hint = "remove YAML anchors/aliases" if b.code == "JR003" else "flatten the document"
+        diags.add(b.code, b.msg, b.span, hint)
+        return None
+    except RecursionError:
+        diags.add("JR004", "nesting too deep", Span(src.path), "flatten the document")
+        return None
+
+
+def span_of(container: Any, key: str | int | None = None, fallback: Span | None = None) -> Span:
+    """Best span for a value inside a container (the key's value, the item, or the container)."""
+    if isinstance(container, LMap) and isinstance(key, str) and key in container.value_spans:
+        return container.value_spans[key]
+    if isinstance(container, LList) and isinstance(key, int) and key < len(container.item_spans):
+        return container.item_spans[key]
+    if hasattr(container, "span"):
+        return container.span  # type: ignore[no-any-return]
+    return fallback or Span("<input>")
+
+
+def key_span(container: Any, key: str) -> Span:
+    if isinstance(container, LMap) and key in container.key_spans:
+        return container.key_spans[key]
+    return span_of(container)

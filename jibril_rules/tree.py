@@ -1,0 +1,178 @@
+"""Residual matching: a decision tree indexed by event kind and exact-valued fields.
+
+Per mechanism, recipes are bucketed under one necessary (field, value) condition taken from
+their IR (or a directory prefix of file.file); an event looks up only the buckets its own
+values select, plus the few recipes with no index key. Atoms are interned across recipes and
+memoised per event, so a predicate shared by many recipes is evaluated once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .fields import FIELDS
+from .ir import AtomKey, IRNode, IRRecipe
+from .predicates import compile_atom
+from .regexcheck import literal_prefix
+
+MECHS = ("file_access", "execution", "network_peers")
+# Index keys in order of preference (most selective first).
+INDEX_FIELDS = ("file.file", "file.basename", "process.exe", "file.dir", "file.prefix",
+                "process.comm", "flow.remote.port", "flow.local.port")
+Need = tuple[str, frozenset[Any]]
+
+
+def _need(n: IRNode, atoms: list[AtomKey]) -> Need | None:
+    """A (field, values) every matching event must satisfy, or None."""
+    tag = n[0]
+    if tag == "a":
+        f, op, v = atoms[n[1]]
+        vals = v if isinstance(v, tuple) else (v,)
+        if f in INDEX_FIELDS and op in ("==", "in") and not FIELDS[f].type.is_list:
+            return (f, frozenset(vals))
+        if f == "file.file" and op in ("startswith", "regex") and isinstance(v, str):
+            pre = v if op == "startswith" else literal_prefix(v, anchored=False)
+            if "/" in pre:
+                return ("file.prefix", frozenset({pre[: pre.rfind("/") + 1]}))
+        return None
+    if tag == "&":
+        needs = [x for k in n[1] if (x := _need(k, atoms)) is not None]
+        return min(needs, key=lambda x: INDEX_FIELDS.index(x[0])) if needs else None
+    if tag == "|":
+        needs = [_need(k, atoms) for k in n[1]]
+        if needs and all(x is not None for x in needs) and len({x[0] for x in needs if x}) == 1:
+            return (needs[0][0], frozenset().union(*(x[1] for x in needs if x)))  # type: ignore[index]
+        return None
+    return None
+
+
+def _mechs(n: IRNode, atoms: list[AtomKey]) -> frozenset[str]:
+    tag = n[0]
+    if tag == "F":
+        return frozenset()
+    if tag == "a":
+        f, op, v = atoms[n[1]]
+        if f == "event.mechanism" and op in ("==", "in"):
+            return frozenset(v if isinstance(v, tuple) else (v,)) & frozenset(MECHS)
+    if tag == "&":
+        out = frozenset(MECHS)
+        for k in n[1]:
+            out &= _mechs(k, atoms)
+        return out
+    if tag == "|":
+        return frozenset().union(*(_mechs(k, atoms) for k in n[1]))
+    return frozenset(MECHS)
+
+
+@dataclass(frozen=True)
+class TreeData:
+    """Serializable index: mechanism -> {field -> {value -> [recipe]}}, plus unindexed lists."""
+
+    index: dict[str, dict[str, dict[str, list[int]]]]
+    rest: dict[str, list[int]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "rest": self.rest}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> TreeData:
+        return TreeData(d["index"], d["rest"])
+
+
+def build_tree(recipes: list[IRRecipe], atoms: list[AtomKey]) -> TreeData:
+    index: dict[str, dict[str, dict[str, list[int]]]] = {m: {} for m in MECHS}
+    rest: dict[str, list[int]] = {m: [] for m in MECHS}
+    for r in recipes:
+        need = _need(r.cond, atoms)
+        for m in sorted(_mechs(r.cond, atoms)):
+            if need is None:
+                rest[m].append(r.index)
+                continue
+            f, vals = need
+            bucket = index[m].setdefault(f, {})
+            for v in sorted(vals, key=str):
+                bucket.setdefault(_vkey(v), []).append(r.index)
+    return TreeData(index, rest)
+
+
+def _vkey(v: Any) -> str:
+    return str(v)
+
+
+Evaluator = Callable[[dict[int, bool], Callable[[str], Any]], bool]
+
+
+def compile_node(n: IRNode, preds: list[Callable[[Any], bool]], atoms: list[AtomKey]) -> Evaluator:
+    """Closure evaluating an IR node with a per-event atom memo."""
+    tag = n[0]
+    if tag in ("T", "F"):
+        const = tag == "T"
+        return lambda memo, get: const
+    if tag in ("a", "n"):
+        aid, fld, pred, pos = n[1], atoms[n[1]][0], preds[n[1]], tag == "a"
+
+        def atom(memo: dict[int, bool], get: Callable[[str], Any]) -> bool:
+            r = memo.get(aid)
+            if r is None:
+                r = memo[aid] = pred(get(fld))
+            return r if pos else not r
+        return atom
+    kids = [compile_node(k, preds, atoms) for k in n[1]]
+    if tag == "&":
+        return lambda memo, get: all(k(memo, get) for k in kids)
+    return lambda memo, get: any(k(memo, get) for k in kids)
+
+
+class Tree:
+    """The runtime form of TreeData: candidate lookup plus compiled recipe evaluators."""
+
+    def __init__(self, data: TreeData, recipes: list[IRRecipe], atoms: list[AtomKey]) -> None:
+        self.data = data
+        preds = [compile_atom(a) for a in atoms]
+        self.conds = [compile_node(r.cond, preds, atoms) for r in recipes]
+        self.excs = [[(name, compile_node(x, preds, atoms)) for name, x in r.excs] for r in recipes]
+        self._index = {m: [(f, {k: tuple(v) for k, v in b.items()}) for f, b in
+                           sorted(data.index[m].items(), key=lambda x: INDEX_FIELDS.index(x[0]))]
+                       for m in MECHS}
+        self._rest = {m: tuple(data.rest[m]) for m in MECHS}
+
+    def candidates(self, mech: str, get: Callable[[str], Any]) -> list[int]:
+        rest = self._rest.get(mech, ())
+        found: list[int] = list(rest)
+        for f, bucket in self._index.get(mech, ()):
+            if f == "file.prefix":
+                path = get("file.file")
+                if isinstance(path, str):
+                    i = path.find("/")
+                    while i >= 0:
+                        hit = bucket.get(path[: i + 1])
+                        if hit:
+                            found.extend(hit)
+                        i = path.find("/", i + 1)
+                continue
+            v = get(f)
+            if v is None:
+                continue
+            hit = bucket.get(v if isinstance(v, str) else str(v))
+            if hit:
+                found.extend(hit)
+        if len(found) > 1:
+            found = sorted(set(found))
+        return found
+
+    def match(self, mech: str, get: Callable[[str], Any]) -> list[tuple[int, str | None]]:
+        """(recipe index, exception name or None) for each recipe whose condition holds."""
+        memo: dict[int, bool] = {}
+        out: list[tuple[int, str | None]] = []
+        for i in self.candidates(mech, get):
+            if self.conds[i](memo, get):
+                exc = next((name for name, f in self.excs[i] if f(memo, get)), None)
+                out.append((i, exc))
+        return out
+
+
+def basename(p: str) -> str:
+    return os.path.basename(p)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything jibril-rules needs on a fresh Debian machine (idempotent).
+# System: bcc (python3-bpfcc), kernel headers fallback, nftables, iproute2.
+# Python: the project itself with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+python3 -c 'import sys; sys.path.append("/usr/lib/python3/dist-packages"); import bcc' 2>/dev/null || need_apt+=(python3-bpfcc)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+ls -d /usr/src/linux-headers-*-amd64 >/dev/null 2>&1 || need_apt+=(linux-headers-amd64)
+if [ "${#need_apt[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# bcc compiles against /lib/modules/$(uname -r)/build; the running kernel has no headers
+# package, so point it at Debian's generic headers (only tracepoint args are read).
+kdir="/lib/modules/$(uname -r)"
+if [ "$(id -u)" = 0 ] && [ ! -e "$kdir/build" ]; then
+  arch_dir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+  common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$arch_dir" ] && [ -n "$common_dir" ]; then
+    mkdir -p "$kdir"
+    ln -sfn "$arch_dir" "$kdir/build"
+    ln -sfn "$common_dir" "$kdir/source"
+    echo "setup: linked $kdir/build -> $arch_dir"
+  fi
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E "^(WARNING|DEPRECATION)" || true
+python3 -c "import jibril_rules" && echo "setup: ok"
