@@ -117,6 +117,13 @@ static __always_inline void fill_hdr(struct jb_hdr *h, u32 type)
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
 }
 
+/* 1 when a == b, without a branch (x ^ y < 2^32, so only 0 - 1 borrows into bit 63):
+ * keeps the path walk to one conditional jump per byte for the verifier. */
+static __always_inline u64 eq64(u64 a, u64 b)
+{
+    return ((a ^ b) - 1) >> 63;
+}
+
 /* The kernel filter: mask of actions watched for the path in pk (read with length len,
  * NUL included). Mirrors jibril_rules.kernel_tables.KernelModel.file_mask; paths the
  * tables cannot judge (relative, non-canonical, too long) pass whole when any file table
@@ -135,30 +142,28 @@ static __always_inline u32 path_mask(struct jb_pathkey *pk, int len, struct jb_c
         *flags |= JB_F_TRUNCATED;
         return c->file_tables ? JB_FA_ALL : m;
     }
-    u64 full = JB_FNV_OFFSET, base = JB_FNV_OFFSET;
-    char c1 = 0, c2 = 0, c3 = 0;
-    int i;
-    u32 odd = 0;
+    /* FNV-1a of the whole path and of its last component; "//", "/./", "/../" and a
+     * trailing "/." or "/.." make the path non-canonical. Branch-free body. */
+    u64 full = JB_FNV_OFFSET, base = JB_FNV_OFFSET, odd = 0, win = 0;
+    u32 n = len - 1;
 #pragma clang loop unroll(disable)
-    for (i = 0; i < JB_PATH_MAX - 1; i++) {
-        if (i >= len - 1)
+    for (u32 i = 0; i < JB_PATH_MAX - 1; i++) {
+        if (i >= n)
             break;
-        char ch = pk->path[i];
-        full = (full ^ (u8)ch) * JB_FNV_PRIME;
-        if (ch == '/') {
-            if (c1 == '/' || (c1 == '.' && c2 == '/') ||
-                (c1 == '.' && c2 == '.' && c3 == '/'))
-                odd = 1;
-            base = JB_FNV_OFFSET;
-        } else {
-            base = (base ^ (u8)ch) * JB_FNV_PRIME;
-        }
-        c3 = c2;
-        c2 = c1;
-        c1 = ch;
+        u32 j = i;
+        asm volatile("" : "+r"(j)); /* keep the indexed access: the verifier bounds j */
+        if (j >= JB_PATH_MAX)
+            break;
+        u64 ch = (u8)pk->path[j];
+        u64 slash = eq64(ch, '/');
+        u64 keep = slash - 1; /* all ones unless ch is '/' */
+        full = (full ^ ch) * JB_FNV_PRIME;
+        base = (JB_FNV_OFFSET & ~keep) | (((base ^ ch) * JB_FNV_PRIME) & keep);
+        win = ((win << 8) | ch) & 0xffffffff;
+        odd |= eq64(win & 0xffff, 0x2f2f) | eq64(win & 0xffffff, 0x2f2e2f) |
+               eq64(win, 0x2f2e2e2f);
     }
-    if ((c1 == '.' && c2 == '/') || (c1 == '.' && c2 == '.' && c3 == '/'))
-        odd = 1;
+    odd |= eq64(win & 0xffff, 0x2f2e) | eq64(win & 0xffffff, 0x2f2e2e);
     if (odd) {
         *flags |= JB_F_NONCANON;
         return c->file_tables ? JB_FA_ALL : m;
@@ -816,9 +821,10 @@ static __always_inline int recv_exit(long ret)
         return 0;
     stat_inc(JB_S_DNS, JB_STAT_SEEN);
     fill_hdr(&ev->h, JB_EV_DNS);
-    u32 n = ret;
+    u64 n = ret;
     if (n > JB_DNS_MAX - 1)
         n = JB_DNS_MAX - 1;
+    asm volatile("" : "+r"(n));
     n &= JB_DNS_MAX - 1;
     ev->len = n;
     if (bpf_probe_read_user(ev->data, n, (void *)st.buf))

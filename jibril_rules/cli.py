@@ -1,0 +1,270 @@
+"""The `jibril` command: lint | compile | explain | replay | test | run | record | docs.
+
+Thin: each command calls one module and turns JibrilError into located messages + exit codes
+(0 clean, 1 findings/errors, 2 usage).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import Diagnostic, JibrilError
+
+
+def _print_diags(diags: list[Diagnostic], sources: dict[str, Any] | None = None) -> None:
+    from .lint import format_human
+    sys.stderr.write(format_human(diags, sources or {}))
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except JibrilError as e:
+        from .ruleset import load_paths  # noqa: F401 - sources for carets come from lint
+        _print_diags(e.diagnostics)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jibril")
+def main() -> None:
+    """Runtime security: alchemy recipes -> in-kernel filters + decision tree + reactions."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "sarif", "github"]), default="human")
+@click.option("--netpolicy/--no-netpolicy", default=None, help="Is the network policy configured? (default: from jibril.yaml)")
+@click.option("--config", "config_path", default=None, help="Configuration file (default ./jibril.yaml).")
+@click.option("-o", "--output", default=None, help="Write the report to a file.")
+def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: str | None,
+         output: str | None) -> None:
+    """Check recipes; print every problem with file:line:column."""
+    from .config import load_config
+    from .lint import LintOptions, format_github, format_human, format_json, format_sarif, lint_paths
+    with _user_errors():
+        cfg = load_config(config_path)
+    np = cfg.netpolicy if netpolicy is None else netpolicy
+    rs, diags = lint_paths(list(paths), LintOptions(netpolicy=np))
+    text = {"human": lambda: format_human(diags, rs.sources), "json": lambda: format_json(diags),
+            "sarif": lambda: format_sarif(diags), "github": lambda: format_github(diags)}[fmt]()
+    if output:
+        Path(output).write_text(text)
+    else:
+        click.echo(text, nl=False)
+    if fmt != "human" and not output:
+        pass
+    n_err = sum(d.severity.value == "error" for d in diags)
+    if fmt == "human":
+        click.echo(f"{len(rs.recipes)} recipe(s) checked", err=True)
+    sys.exit(1 if n_err else 0)
+
+
+@main.command(name="compile")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Bundle file to write (e.g. recipes.jbundle).")
+@click.option("--include-disabled", is_flag=True, help="Also compile recipes with enabled: false.")
+def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool) -> None:
+    """Compile recipes into one hashed, reproducible bundle."""
+    from .bundle import compile_ruleset, write
+    from .ruleset import load_paths
+    t0 = time.perf_counter()
+    rs = load_paths(list(paths))
+    if not rs.ok:
+        _print_diags([d for d in rs.diagnostics if d.severity.value == "error"], rs.sources)
+        sys.exit(1)
+    with _user_errors():
+        b = compile_ruleset(rs, include_disabled)
+    write(b, output)
+    t = b.tables
+    click.echo(f"compiled {len(b.recipes)} recipe(s) from {len(rs.sources)} file(s) in "
+               f"{(time.perf_counter() - t0) * 1000:.0f} ms -> {output} (hash {b.hash})")
+    click.echo(f"kernel: {t.entry_count()} table entries (exact {len(t.file_exact)}, prefix "
+               f"{len(t.file_prefix)}, basename {len(t.file_base)}, cidr "
+               f"{len(t.net_remote_cidrs) + len(t.net_local_cidrs)}, ports "
+               f"{len(t.net_remote_ports) + len(t.net_local_ports)}); pass-all: file actions "
+               f"mask {t.file_any:#x}, network {t.net_any}")
+    from .split import approx
+    from .tree import _need
+    for r in b.recipes:
+        n_atoms = _count_atoms(r.ir.cond)
+        need = _need(r.ir.cond, list(b.atoms))
+        idx = f"indexed by {need[0]}" if need else "unindexed"
+        kern = len(approx(r.ir.cond, list(b.atoms)).files)
+        click.echo(f"  {r.name}: {n_atoms} residual predicate(s), {idx}, {kern} kernel clause(s)")
+
+
+def _count_atoms(n: tuple[Any, ...]) -> int:
+    if n[0] in ("a", "n"):
+        return 1
+    if n[0] in ("&", "|"):
+        return sum(_count_atoms(k) for k in n[1])
+    return 0
+
+
+def _load(source: tuple[str, ...]) -> Any:
+    from .bundle import load_any
+    with _user_errors():
+        return load_any(list(source) or ["alchemies"])
+
+
+@main.command()
+@click.argument("name")
+@click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
+@click.option("--event", "event_file", default=None, help="A JSON event (or JSONL: each line) to trace.")
+def explain(name: str, source: tuple[str, ...], event_file: str | None) -> None:
+    """Show what a recipe does, what the kernel and the tree evaluate, and why it fired."""
+    from .explain import explain as do_explain
+    from .explain import trace
+    from .replay import read_events
+    b = _load(source)
+    r = b.by_name(name)
+    if r is None:
+        import difflib
+        near = difflib.get_close_matches(name, [x.name for x in b.recipes], n=3)
+        click.echo(f"error: no recipe named '{name}'" + (f"; did you mean {', '.join(near)}?" if near else ""), err=True)
+        sys.exit(2)
+    click.echo(do_explain(b, r), nl=False)
+    if event_file:
+        errs: list[Diagnostic] = []
+        for el in read_events(event_file, errs):
+            click.echo("")
+            click.echo(trace(b, r, el.event), nl=False)
+        if errs:
+            _print_diags(errs)
+            sys.exit(1)
+
+
+@main.command()
+@click.argument("events")
+@click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+@click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
+@click.option("--dry-run", is_flag=True, help="Reactions record what they would do instead of acting.")
+@click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
+@click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
+@click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
+@click.option("--config", "config_path", default=None)
+def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
+           enforce: bool, no_reactions: bool, no_kernel_model: bool, config_path: str | None) -> None:
+    """Run recorded events (JSONL) through the recipes; no root needed."""
+    from .config import load_config
+    from .engine import Engine
+    from .printers import make_printers
+    from .replay import read_events
+    if dry_run and enforce:
+        click.echo("error: --dry-run and --enforce exclude each other", err=True)
+        sys.exit(2)
+    with _user_errors():
+        cfg = load_config(config_path)
+    b = _load(source)
+    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    engine = Engine(b, kernel_model=not no_kernel_model)
+    runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
+        _runtime(cfg.reactions, "monitor" if dry_run else "enforce" if enforce else None)
+    errs: list[Diagnostic] = []
+    t0 = time.perf_counter()
+    n_det = 0
+    try:
+        for el in read_events(events, errs):
+            for d in engine.process(el.event, normalized=True):
+                n_det += 1
+                for p in printers:
+                    p.emit(d)
+                if runtime is not None and d.reactions:
+                    _react(runtime, d, fmt)
+    finally:
+        for p in printers:
+            p.close()
+        if runtime is not None:
+            runtime.close()
+    s = engine.stats
+    dt = time.perf_counter() - t0
+    click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
+               f"detection(s), {s.excepted} excepted, {s.capped} capped, {dt:.3f} s", err=True)
+    if errs:
+        _print_diags(errs)
+        sys.exit(1)
+
+
+def _runtime(settings: dict[str, Any], mode: str | None) -> Any:
+    from .reactions import ReactionConfig, ReactionRuntime
+    raw = dict(settings)
+    if mode:
+        raw["mode"] = mode
+    return ReactionRuntime(ReactionConfig.from_dict(raw))
+
+
+def _react(runtime: Any, d: Any, fmt: str) -> None:
+    from .reactions import ReactionSpec, RecipeRef
+    specs = [ReactionSpec(r["format"], r["code"], i) for i, r in enumerate(d.reactions)]
+    ref = RecipeRef(d.recipe.kind, d.recipe_name, mode=d.recipe.mode)
+    for rec in runtime.run_now(ref, specs, d.event):
+        if fmt == "json":
+            click.echo(json.dumps({"reaction": rec.to_dict()}, sort_keys=True, default=str))
+        else:
+            calls = ", ".join(f"{c.name}({', '.join(map(repr, c.args))})={c.result}" for c in rec.calls)
+            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{rec.mode}] {rec.duration_ms:.1f} ms: {calls}"
+                       + (f" error: {rec.error}" if rec.error else ""))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--no-reactions", is_flag=True, help="Skip expected-action checks.")
+def test(paths: tuple[str, ...], no_reactions: bool) -> None:
+    """Run recipe tests (*.test.yaml) kept next to the recipes."""
+    from .testrunner import run_tests
+    results, diags = run_tests(list(paths), reactions=not no_reactions)
+    if diags:
+        _print_diags(diags)
+    passed = failed = 0
+    for r in results:
+        if r.ok:
+            passed += 1
+            click.echo(f"PASS {r.name}  ({r.span})")
+        else:
+            failed += 1
+            click.echo(f"FAIL {r.name}  ({r.span})")
+            for f in r.failures:
+                click.echo(f"     {f}")
+    click.echo(f"jibril test: {passed} passed, {failed} failed")
+    if not results and not diags:
+        click.echo("no *.test.yaml files found", err=True)
+        sys.exit(1)
+    sys.exit(1 if failed or any(d.severity.value == "error" for d in diags) else 0)
+
+
+@main.command()
+@click.option("--out", "out_dir", default="docs", help="Folder to write the reference pages to.")
+def docs(out_dir: str) -> None:
+    """Generate the field, operator and diagnostic reference pages from the registries."""
+    from .docgen import write_docs
+    for p in write_docs(out_dir):
+        click.echo(f"wrote {p}")
+
+
+def _register_live() -> None:
+    try:
+        from .sensor import cli as live
+    except Exception:  # noqa: BLE001 - the live sensor is optional at import time
+        return
+    for name in ("run", "record"):
+        cmd = getattr(live, name, None)
+        if isinstance(cmd, click.Command):
+            main.add_command(cmd, name)
+
+
+_register_live()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""The helper API: Jibril's 30 helpers plus DataIncr, served to JS through the bridge.
+
+Conventions (Jibril): 0 success, 1 no effect, -1 error with the message in Errno();
+failed reads return "". In monitor mode the helpers with side effects outside the
+reaction's own sandbox (kills, network, writes outside the temp root, removing a directory
+no reaction created, PowerOff, Panic) act on nothing, return 0 and are recorded with
+`dry_run: true`. The data store, CreateTempDir and writes under the temp root act in both
+modes (they only touch the reaction's own state).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ReactionConfig
+from .datastore import DataStore, js_number, js_string
+from .files import FileError, FileOps
+from .killer import Killer, KillRefused
+from .netpolicy import NetError, NetPolicy, resolve
+from .prelude import FIRST_HELPER_OP, OP_INPUT
+from .records import HelperCall
+
+log = logging.getLogger("jibril_rules.reactions")
+
+JIBRIL_HELPERS = (
+    "Info", "Warn", "Error",
+    "KillCurrent", "KillParent", "KillProcess",
+    "NetBlockIp", "NetUnblockIp", "NetBlockIpTimer", "NetBlockDomain",
+    "ReadFile", "WriteFile", "Stat", "CreateTempDir", "RemoveDir",
+    "DataSet", "DataGet", "DataDelete", "DataClear", "DataPush", "DataPop", "DataKeys",
+    "DataValues", "DataSize", "DataIsEmpty", "DataHasKey", "DataHasValue",
+    "PowerOff", "Panic", "Errno",
+)
+EXTRA_HELPERS = ("DataIncr",)
+HELPER_ORDER = JIBRIL_HELPERS + EXTRA_HELPERS
+HELPER_NAMES: frozenset[str] = frozenset(HELPER_ORDER)
+NETWORK_HELPERS: frozenset[str] = frozenset(
+    {"NetBlockIp", "NetUnblockIp", "NetBlockIpTimer", "NetBlockDomain"})
+KILL_HELPERS: frozenset[str] = frozenset({"KillCurrent", "KillParent", "KillProcess"})
+HELPER_TABLE: list[tuple[str, int]] = [(n, FIRST_HELPER_OP + i) for i, n in enumerate(HELPER_ORDER)]
+_OP_NAMES = {op: name for name, op in HELPER_TABLE}
+MAX_RECORDED_CALLS = 2000
+
+
+class HelperFailure(Exception):
+    """Raised inside a helper: the helper returns `result` and Errno() is the message."""
+
+    def __init__(self, message: str, result: Any = -1) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class Services:
+    """Long-lived services shared by every execution."""
+
+    cfg: ReactionConfig
+    store: DataStore
+    files: FileOps
+    killer: Killer
+    net: NetPolicy
+
+
+def event_remote_ips(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for node in _remote_nodes(data):
+        addr = node.get("address")
+        if isinstance(addr, str) and addr and addr not in out:
+            out.append(addr)
+    return out
+
+
+def event_remote_domains(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for node in _remote_nodes(data):
+        names = [node.get("name"), *(node.get("names") or [])]
+        for name in names:
+            if isinstance(name, str) and name and name not in out:
+                out.append(name)
+    return out
+
+
+def _remote_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+    flow = data.get("flow")
+    if isinstance(flow, dict) and isinstance(flow.get("remote"), dict):
+        nodes.append(flow["remote"])
+    for bg in (data.get("background"), (data.get("base") or {}).get("background")):
+        flows = bg.get("flows") if isinstance(bg, dict) else None
+        for proto in (flows or {}).get("protocols") or []:
+            for pair in (proto or {}).get("pairs") or []:
+                remote = ((pair or {}).get("nodes") or {}).get("remote")
+                if isinstance(remote, dict):
+                    nodes.append(remote)
+    return nodes
+
+
+class HelperContext:
+    """Per-execution helper state: the call log, Errno, and the run's input."""
+
+    def __init__(self, services: Services, recipe_kind: str, recipe_name: str,
+                 detection: dict[str, Any], mode: str, run_input: dict[str, Any] | None = None,
+                 ) -> None:
+        self.s = services
+        self.kind = recipe_kind
+        self.name = recipe_name
+        self.data = detection
+        self.mode = mode
+        self.run_input = run_input
+        self.calls: list[HelperCall] = []
+        self.dropped_calls = 0
+        self.logs: list[str] = []
+        self.errno = ""
+        self._dry = False
+        self._impl: dict[str, Callable[[list[Any]], Any]] = {
+            n: getattr(self, "h_" + n) for n in HELPER_ORDER}
+
+    @property
+    def monitor(self) -> bool:
+        return self.mode == "monitor"
+
+    # -- bridge entry ----------------------------------------------------------------
+    def bridge(self, op: int, text: str) -> Any:
+        if op == OP_INPUT:
+            return self.run_input
+        name = _OP_NAMES.get(op)
+        if name is None:
+            return -1
+        args = json.loads(text) if text else []
+        return self.call(name, args)
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        impl = self._impl.get(name)
+        if impl is None:
+            raise KeyError(name)
+        if name != "Errno":
+            self.errno = ""
+        self._dry = False
+        try:
+            result = impl(args)
+        except HelperFailure as exc:
+            self.errno = str(exc)
+            result = exc.result
+        except Exception as exc:  # a helper must never take the runtime down
+            self.errno = f"{name}: internal error: {exc}"
+            log.exception("helper %s failed", name)
+            result = -1
+        if name != "Errno":
+            self._record(HelperCall(name, tuple(args), result, self.errno, self._dry))
+        return result
+
+    def _record(self, call: HelperCall) -> None:
+        if len(self.calls) < MAX_RECORDED_CALLS:
+            self.calls.append(call)
+        else:
+            self.dropped_calls += 1
+
+    # -- logging ---------------------------------------------------------------------
+    def _log(self, level: str, args: list[Any]) -> None:
+        msg = " ".join(js_string(a) for a in args)
+        self.logs.append(f"{level}: {msg}")
+        if self.s.cfg.log_to_python:
+            lvl = {"INFO": logging.INFO, "WARN": logging.WARNING}.get(level, logging.ERROR)
+            log.log(lvl, "[%s] %s", self.name, msg)
+
+    def h_Info(self, args: list[Any]) -> Any:
+        self._log("INFO", args)
+
+    def h_Warn(self, args: list[Any]) -> Any:
+        self._log("WARN", args)
+
+    def h_Error(self, args: list[Any]) -> Any:
+        self._log("ERROR", args)
+
+    def h_Errno(self, args: list[Any]) -> Any:
+        return self.errno
+
+    # -- processes -------------------------------------------------------------------
+    def _kill(self, pid: Any) -> int:
+        try:
+            pid_int = int(pid)
+        except (TypeError, ValueError):
+            raise HelperFailure(f"invalid pid {pid!r}") from None
+        if pid_int != pid and not isinstance(pid, str):
+            raise HelperFailure(f"invalid pid {pid!r}")
+        try:
+            result = self.s.killer.kill(pid_int, dry_run=self.monitor)
+        except KillRefused as exc:
+            raise HelperFailure(str(exc)) from None
+        if result == 1:
+            self.errno = f"pid {pid_int}: no such process (already gone)"
+        self._dry = self.monitor and result == 0
+        return result
+
+    def _event_pid(self, field: str) -> Any:
+        proc = self.data.get("process")
+        pid = proc.get(field) if isinstance(proc, dict) else None
+        if pid in (None, ""):
+            raise HelperFailure(f"the event has no process.{field}")
+        return pid
+
+    def h_KillCurrent(self, args: list[Any]) -> Any:
+        return self._kill(self._event_pid("pid"))
+
+    def h_KillParent(self, args: list[Any]) -> Any:
+        return self._kill(self._event_pid("ppid"))
+
+    def h_KillProcess(self, args: list[Any]) -> Any:
+        if not args:
+            raise HelperFailure("KillProcess needs a pid")
+        return self._kill(args[0])
+
+    # -- network ---------------------------------------------------------------------
+    def _net_ready(self) -> None:
+        reason = self.s.net.unavailable_reason()
+        if reason:
+            raise HelperFailure(reason)
+
+    def _block_many(self, targets: list[str], timeout_s: int | None = None) -> int:
+        results: list[int] = []
+        errors: list[str] = []
+        for ip in targets:
+            try:
+                if self.monitor:
+                    self.s.net.check_target(ip)
+                    results.append(0)
+                else:
+                    results.append(self.s.net.block(ip, timeout_s))
+            except NetError as exc:
+                errors.append(str(exc))
+        self._dry = self.monitor and 0 in results
+        if errors:
+            raise HelperFailure("; ".join(errors))
+        return 0 if 0 in results else 1
+
+    def h_NetBlockIp(self, args: list[Any]) -> Any:
+        self._net_ready()
+        targets = [js_string(args[0])] if args and args[0] not in (None, "") else \
+            event_remote_ips(self.data)
+        if not targets:
+            raise HelperFailure("the event has no remote address to block", 1)
+        return self._block_many(targets)
+
+    def h_NetBlockIpTimer(self, args: list[Any]) -> Any:
+        self._net_ready()
+        if len(args) < 2:
+            raise HelperFailure("NetBlockIpTimer needs an ip and a duration in seconds")
+        try:
+            secs = int(float(args[1]))
+        except (TypeError, ValueError):
+            raise HelperFailure(f"invalid duration {args[1]!r}") from None
+        if secs <= 0:
+            raise HelperFailure("the duration must be positive")
+        return self._block_many([js_string(args[0])], secs)
+
+    def h_NetUnblockIp(self, args: list[Any]) -> Any:
+        self._net_ready()
+        if not args:
+            raise HelperFailure("NetUnblockIp needs an ip")
+        try:
+            if self.monitor:
+                self._dry = True
+                return 0
+            return self.s.net.unblock(js_string(args[0]))
+        except NetError as exc:
+            raise HelperFailure(str(exc)) from None
+
+    def h_NetBlockDomain(self, args: list[Any]) -> Any:
+        self._net_ready()
+        domains = [js_string(args[0])] if args and args[0] not in (None, "") else \
+            event_remote_domains(self.data)
+        if not domains:
+            raise HelperFailure("the event has no remote domain to block", 1)
+        addrs: list[str] = []
+        for domain in domains:
+            try:
+                addrs.extend(a for a in resolve(domain) if a not in addrs)
+            except NetError as exc:
+                raise HelperFailure(str(exc)) from None
+        return self._block_many(addrs)
+
+    # -- files -----------------------------------------------------------------------
+    def h_ReadFile(self, args: list[Any]) -> Any:
+        try:
+            return self.s.files.read(js_string(args[0]) if args else "")
+        except FileError as exc:
+            raise HelperFailure(str(exc), "") from None
+
+    def h_WriteFile(self, args: list[Any]) -> Any:
+        if len(args) < 2:
+            raise HelperFailure("WriteFile needs a path and content")
+        path, content = js_string(args[0]), js_string(args[1])
+        try:
+            self.s.files.check_writable(path)
+            if self.monitor and not self.s.files.in_temp(path):
+                self._dry = True
+                return 0
+            self.s.files.write(path, content)
+        except FileError as exc:
+            raise HelperFailure(str(exc)) from None
+        return 0
+
+    def h_Stat(self, args: list[Any]) -> Any:
+        info = self.s.files.stat(js_string(args[0]) if args else "")
+        if info is None:
+            self.errno = f"Stat {args[0] if args else ''}: no such file or not accessible"
+        return info
+
+    def h_CreateTempDir(self, args: list[Any]) -> Any:
+        pattern = js_string(args[0]) if args and args[0] is not None else ""
+        try:
+            return self.s.files.create_temp_dir(pattern)
+        except FileError as exc:
+            raise HelperFailure(str(exc), "") from None
+
+    def h_RemoveDir(self, args: list[Any]) -> Any:
+        path = js_string(args[0]) if args else ""
+        try:
+            real = self.s.files.check_removable(path)
+            if self.monitor and real not in self.s.files.created_dirs:
+                self._dry = True
+                return 0
+            return 0 if self.s.files.remove_dir(real) else 1
+        except FileError as exc:
+            raise HelperFailure(str(exc)) from None
+
+    # -- data store --------------------------------------------------------------------
+    def _key(self, args: list[Any], what: str) -> str:
+        if not args or args[0] is None:
+            raise HelperFailure(f"{what} needs a key", -1)
+        return js_string(args[0])
+
+    def h_DataSet(self, args: list[Any]) -> Any:
+        key = self._key(args, "DataSet")
+        self.s.store.set(self.name, key, js_string(args[1]) if len(args) > 1 else "undefined")
+        return 0
+
+    def h_DataGet(self, args: list[Any]) -> Any:
+        if not args:
+            raise HelperFailure("DataGet needs a key", "")
+        value = self.s.store.get(self.name, js_string(args[0]))
+        return "" if value is None else value
+
+    def h_DataDelete(self, args: list[Any]) -> Any:
+        key = self._key(args, "DataDelete")
+        return 0 if self.s.store.delete(self.name, key) else 1
+
+    def h_DataClear(self, args: list[Any]) -> Any:
+        self.s.store.clear(self.name)
+        return 0
+
+    def h_DataPush(self, args: list[Any]) -> Any:
+        if not args:
+            raise HelperFailure("DataPush needs a value")
+        if len(args) >= 2:
+            self.s.store.push(self.name, js_string(args[0]), js_string(args[1]))
+        else:
+            self.s.store.push(self.name, "", js_string(args[0]))
+        return 0
+
+    def h_DataPop(self, args: list[Any]) -> Any:
+        key = js_string(args[0]) if args and args[0] is not None else ""
+        value = self.s.store.pop(self.name, key)
+        return "" if value is None else value
+
+    def h_DataKeys(self, args: list[Any]) -> Any:
+        return json.dumps(self.s.store.keys(self._ns(args)))
+
+    def h_DataValues(self, args: list[Any]) -> Any:
+        return json.dumps(self.s.store.values(self._ns(args)))
+
+    def h_DataSize(self, args: list[Any]) -> Any:
+        return self.s.store.size(self._ns(args))
+
+    def h_DataIsEmpty(self, args: list[Any]) -> Any:
+        return self.s.store.size(self._ns(args)) == 0
+
+    def h_DataHasKey(self, args: list[Any]) -> Any:
+        return bool(args) and self.s.store.has_key(self.name, js_string(args[0]))
+
+    def h_DataHasValue(self, args: list[Any]) -> Any:
+        return bool(args) and self.s.store.has_value(self.name, js_string(args[0]))
+
+    def h_DataIncr(self, args: list[Any]) -> Any:
+        key = self._key(args, "DataIncr")
+        delta = 1.0
+        if len(args) > 1 and args[1] is not None:
+            try:
+                delta = float(args[1])
+            except (TypeError, ValueError):
+                raise HelperFailure(f"invalid delta {args[1]!r}") from None
+        new = self.s.store.incr(self.name, key, delta)
+        return int(new) if js_number(new).lstrip("-").isdigit() else new
+
+    def _ns(self, args: list[Any]) -> str:
+        """DataKeys("shared:") etc. address the shared namespace; default the recipe's."""
+        if args and js_string(args[0]) == "shared:":
+            return self.s.store.shared_namespace
+        return self.name
+
+    # -- emergency -------------------------------------------------------------------
+    def _emergency(self, what: str, allowed: bool) -> int:
+        if not allowed:
+            self._dry = True
+            raise HelperFailure(f"{what} is disabled by configuration (allow_{what.lower()})")
+        if self.monitor:
+            self._dry = True
+            return 0
+        return _really(what)
+
+    def h_PowerOff(self, args: list[Any]) -> Any:
+        return self._emergency("PowerOff", self.s.cfg.allow_poweroff)
+
+    def h_Panic(self, args: list[Any]) -> Any:
+        return self._emergency("Panic", self.s.cfg.allow_panic)
+
+
+def _really(what: str) -> int:  # pragma: no cover - never exercised: it stops the machine
+    if "PYTEST_CURRENT_TEST" in os.environ or os.environ.get("JIBRIL_RULES_NO_EMERGENCY"):
+        raise HelperFailure(f"{what} refused: running under a test harness")
+    os.sync()
+    if what == "Panic":
+        with open("/proc/sysrq-trigger", "w", encoding="ascii") as fh:
+            fh.write("c")
+        return 0
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.reboot(0x4321FEDC) != 0:  # LINUX_REBOOT_CMD_POWER_OFF
+        raise HelperFailure(f"PowerOff failed: errno {ctypes.get_errno()}")
+    return 0

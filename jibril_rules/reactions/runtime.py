@@ -1,0 +1,376 @@
+"""ReactionRuntime: executes the reactions of matched recipes.
+
+All reactions of a recipe run in parallel on a bounded worker pool; `submit` never blocks
+(a full queue is counted and reported); per-recipe rate limit and dedup window; monitor /
+enforce switchable at runtime; every execution is appended to the JSONL audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import xxhash
+
+from .config import ReactionConfig, ReactionSpec, RecipeRef
+from .datastore import DataStore
+from .engine import EngineError, V8Engine
+from .files import FileOps
+from .helpers import HELPER_TABLE, HelperContext, Services
+from .killer import Killer
+from .netpolicy import NetPolicy
+from .records import ExecutionRecord
+from .shell import run_shell
+
+log = logging.getLogger("jibril_rules.reactions")
+
+_STACK_RE = re.compile(r"\(eval at run \(<anonymous>:\d+:\d+\), <anonymous>:(\d+):(\d+)\)")
+_COUNTERS = ("executions", "ok", "error", "timeout", "memory", "rate_limited", "deduped",
+             "overflow", "submitted", "engines_created", "engines_discarded", "helper_calls")
+
+
+def code_hash(code: str) -> str:
+    return xxhash.xxh64_hexdigest(code.encode("utf-8", "surrogatepass"))
+
+
+def _fix_stack(message: str) -> str:
+    """Map positions inside the Function wrapper back to the reaction's own lines."""
+    return _STACK_RE.sub(lambda m: f"(reaction:{int(m.group(1)) - 2}:{m.group(2)})", message)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def fingerprint(recipe: RecipeRef, detection: dict[str, Any]) -> str:
+    """What the dedup window compares: the recipe and what the event is about."""
+    proc = detection.get("process") or {}
+    file = detection.get("file") or {}
+    remote = ((detection.get("flow") or {}).get("remote") or {})
+    parts = (recipe.name, str(proc.get("exe", "")), str(proc.get("cmd", "")),
+             str(file.get("file", "")), str(remote.get("address", "")))
+    if not any(parts[1:]):
+        parts = (recipe.name, str(detection.get("uuid", "")))
+    return "\x00".join(parts)
+
+
+class ReactionRuntime:
+    def __init__(self, cfg: ReactionConfig) -> None:
+        self.cfg = cfg
+        os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+        self.services = Services(
+            cfg=cfg,
+            store=DataStore(cfg.datastore_path, cfg.shared_namespace),
+            files=FileOps(cfg.temp_root, cfg.effective_writable_roots),
+            killer=Killer(cfg.min_pid, cfg.protected_pids, cfg.protected_names),
+            net=NetPolicy(cfg.netpolicy, cfg.net_table, cfg.net_netns, cfg.net_allowlist),
+        )
+        self._mode = cfg.mode
+        self._overrides: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._counters = dict.fromkeys(_COUNTERS, 0)
+        self._inflight = 0
+        self._pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="reaction")
+        self._engines: OrderedDict[tuple[str, str], list[V8Engine]] = OrderedDict()
+        self._engine_count = 0
+        self._max_engines = max(8, cfg.workers * 4)
+        self._rate: dict[str, deque[float]] = {}
+        self._dedup: dict[str, float] = {}
+        self._audit_lock = threading.Lock()
+        self._audit = None
+        if cfg.audit_path:
+            parent = os.path.dirname(cfg.audit_path)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            self._audit = open(cfg.audit_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._closed = False
+
+    # -- modes -----------------------------------------------------------------------
+    def set_mode(self, mode: str, recipe_name: str | None = None) -> None:
+        if mode not in ("monitor", "enforce"):
+            raise ValueError(f"unknown mode {mode!r}")
+        with self._lock:
+            if recipe_name is None:
+                self._mode = mode
+            else:
+                self._overrides[recipe_name] = mode
+
+    def clear_mode(self, recipe_name: str) -> None:
+        with self._lock:
+            self._overrides.pop(recipe_name, None)
+
+    def mode_for(self, recipe: RecipeRef) -> str:
+        with self._lock:
+            return self._overrides.get(recipe.name) or recipe.mode or self._mode
+
+    # -- entry points ----------------------------------------------------------------
+    def run_now(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
+                detection: dict[str, Any]) -> list[ExecutionRecord]:
+        """Run every reaction of `recipe` in parallel and wait for all of them."""
+        gate = self._gate(recipe, reactions, detection)
+        if gate is not None:
+            return gate
+        if len(reactions) == 1:
+            return [self._execute(recipe, reactions[0], detection)]
+        futures = [self._pool.submit(self._execute, recipe, spec, detection)
+                   for spec in reactions]
+        return [f.result() for f in futures]
+
+    def submit(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
+               detection: dict[str, Any]) -> bool:
+        """Queue the reactions; never blocks. False (and a counter) when the queue is full."""
+        with self._lock:
+            if self._closed or self._inflight + len(reactions) > self.cfg.queue_size:
+                self._counters["overflow"] += 1
+                return False
+            self._inflight += len(reactions)
+            self._counters["submitted"] += 1
+        if self._gate(recipe, reactions, detection) is not None:
+            with self._lock:
+                self._inflight -= len(reactions)
+            return True
+        for spec in reactions:
+            fut = self._pool.submit(self._execute, recipe, spec, detection)
+            fut.add_done_callback(self._done)
+        return True
+
+    def _done(self, fut: Future[ExecutionRecord]) -> None:
+        with self._lock:
+            self._inflight -= 1
+
+    def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every submitted reaction has finished."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._inflight == 0:
+                    return True
+            time.sleep(0.005)
+        return False
+
+    def warm(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec]) -> None:
+        """Create and compile an isolate per JS reaction ahead of the first event."""
+        for spec in reactions:
+            if spec.format == "js":
+                eng = self._acquire((recipe.name, code_hash(spec.code)), self._mem(recipe))
+                self._release((recipe.name, code_hash(spec.code)), eng)
+
+    # -- gates -----------------------------------------------------------------------
+    def _gate(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
+              detection: dict[str, Any]) -> list[ExecutionRecord] | None:
+        cfg = self.cfg
+        now = time.monotonic()
+        status = None
+        with self._lock:
+            if cfg.dedup_window_s > 0:
+                key = fingerprint(recipe, detection)
+                last = self._dedup.get(key)
+                if last is not None and now - last < cfg.dedup_window_s:
+                    status = "deduped"
+                else:
+                    self._dedup[key] = now
+                    if len(self._dedup) > 10000:
+                        cutoff = now - cfg.dedup_window_s
+                        self._dedup = {k: t for k, t in self._dedup.items() if t >= cutoff}
+            if status is None and cfg.rate_limit > 0:
+                window = self._rate.setdefault(recipe.name, deque())
+                while window and now - window[0] >= cfg.rate_window_s:
+                    window.popleft()
+                if len(window) >= cfg.rate_limit:
+                    status = "rate_limited"
+                else:
+                    window.append(now)
+            if status is not None:
+                self._counters[status] += len(reactions)
+        if status is None:
+            return None
+        records = [self._record(recipe, spec, detection, self.mode_for(recipe), _now_iso(), 0.0,
+                                status, None, error=f"reaction {status}") for spec in reactions]
+        for rec in records:
+            self._write_audit(rec)
+        return records
+
+    # -- engines ---------------------------------------------------------------------
+    def _mem(self, recipe: RecipeRef) -> int:
+        return recipe.memory_mb or self.cfg.memory_mb
+
+    def _acquire(self, key: tuple[str, str], memory_mb: int) -> V8Engine:
+        with self._lock:
+            idle = self._engines.get(key)
+            if idle:
+                self._engines.move_to_end(key)
+                eng = idle.pop()
+                eng.set_memory_limit(memory_mb)
+                return eng
+        eng = V8Engine(HELPER_TABLE, memory_mb)
+        with self._lock:
+            self._counters["engines_created"] += 1
+            self._engine_count += 1
+        return eng
+
+    def _release(self, key: tuple[str, str], eng: V8Engine) -> None:
+        evicted: list[V8Engine] = []
+        with self._lock:
+            if self._closed:
+                evicted.append(eng)
+            else:
+                self._engines.setdefault(key, []).append(eng)
+                self._engines.move_to_end(key)
+                while self._engine_count - len(evicted) > self._max_engines and self._engines:
+                    old_key, engines = next(iter(self._engines.items()))
+                    if engines:
+                        evicted.append(engines.pop(0))
+                    if not engines:
+                        del self._engines[old_key]
+        for old in evicted:
+            self._discard(old)
+
+    def _discard(self, eng: V8Engine) -> None:
+        with self._lock:
+            self._engine_count -= 1
+            self._counters["engines_discarded"] += 1
+        eng.close()
+
+    # -- execution -------------------------------------------------------------------
+    def _execute(self, recipe: RecipeRef, spec: ReactionSpec,
+                 detection: dict[str, Any]) -> ExecutionRecord:
+        mode = self.mode_for(recipe)
+        start = _now_iso()
+        t0 = time.perf_counter()
+        try:
+            if spec.format == "shell":
+                rec = self._execute_shell(recipe, spec, detection, mode, start, t0)
+            else:
+                rec = self._execute_js(recipe, spec, detection, mode, start, t0)
+        except Exception as exc:  # the runtime must keep working whatever happens
+            log.exception("reaction %s[%d] failed internally", recipe.name, spec.index)
+            rec = self._record(recipe, spec, detection, mode, start, t0, "error", None,
+                               error=f"internal error: {exc}")
+        if rec.status != "ok":
+            log.warning("reaction %s[%d] event %s: %s: %s", recipe.name, spec.index,
+                        rec.uuid, rec.status, (rec.error or "").splitlines()[0:1])
+        self._write_audit(rec)
+        return rec
+
+    def _execute_js(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
+                    mode: str, start: str, t0: float) -> ExecutionRecord:
+        h = code_hash(spec.code)
+        key = (recipe.name, h)
+        mem = self._mem(recipe)
+        timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
+        ctx = HelperContext(self.services, recipe.kind, recipe.name, detection, mode)
+        eng = self._acquire(key, mem)
+        ctx.run_input = {"k": h, "src": None if h in eng.compiled else spec.code,
+                         "kind": recipe.kind, "name": recipe.name,
+                         "uuid": str(detection.get("uuid", "")), "data": detection,
+                         "mem": mem * 1024 * 1024}
+        keep = False
+        try:
+            code, tainted, message = eng.run(ctx.bridge, timeout_s)
+            if code != "S":
+                eng.compiled.add(h)
+            keep = not tainted
+            if code == "O":
+                return self._record(recipe, spec, detection, mode, start, t0, "ok", ctx)
+            prefix = {"S": "syntax error: ", "N": ""}.get(code, "")
+            return self._record(recipe, spec, detection, mode, start, t0, "error", ctx,
+                                error=prefix + _fix_stack(message))
+        except EngineError as exc:
+            status = {"timeout": "timeout", "oom": "memory"}.get(exc.kind, "error")
+            if status == "timeout":
+                msg = f"execution exceeded {timeout_s * 1000:g} ms and was stopped"
+            elif status == "memory":
+                msg = f"execution exceeded {mem} MB and was stopped"
+            else:
+                msg = str(exc)
+            return self._record(recipe, spec, detection, mode, start, t0, status, ctx, error=msg)
+        finally:
+            if keep:
+                self._release(key, eng)
+            else:
+                self._discard(eng)
+
+    def _execute_shell(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
+                       mode: str, start: str, t0: float) -> ExecutionRecord:
+        if mode == "monitor":
+            # a shell script's effects cannot be intercepted: monitor mode records only
+            return self._record(recipe, spec, detection, mode, start, t0, "ok", None,
+                                logs=("dry run: shell reaction not executed in monitor mode",),
+                                extra={"dry_run": True})
+        timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
+        res = run_shell(spec.code, detection, recipe.kind, recipe.name, timeout_s,
+                        self.cfg.temp_root, self.cfg.shell_path)
+        return self._record(recipe, spec, detection, mode, start, t0, res.status, None,
+                            error=res.error, logs=res.logs,
+                            extra={"returncode": res.returncode, "workdir": res.workdir})
+
+    def _record(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
+                mode: str, start: str, t0: float, status: str, ctx: HelperContext | None,
+                error: str | None = None, logs: tuple[str, ...] = (),
+                extra: dict[str, Any] | None = None) -> ExecutionRecord:
+        duration = (time.perf_counter() - t0) * 1000.0 if t0 else 0.0
+        calls = tuple(ctx.calls) if ctx else ()
+        extra = dict(extra or {})
+        if ctx is not None and ctx.dropped_calls:
+            extra["dropped_calls"] = ctx.dropped_calls
+        with self._lock:
+            self._counters["executions"] += 1 if status not in ("rate_limited", "deduped") else 0
+            if status in ("ok", "error", "timeout", "memory"):
+                self._counters[status] += 1
+            self._counters["helper_calls"] += len(calls)
+        return ExecutionRecord(
+            recipe=recipe.name, kind=recipe.kind, uuid=str(detection.get("uuid", "")),
+            index=spec.index, format=spec.format, start=start, duration_ms=duration,
+            mode=mode, status=status, calls=calls,
+            logs=tuple(ctx.logs) + logs if ctx else logs, error=error, extra=extra)
+
+    def _write_audit(self, rec: ExecutionRecord) -> None:
+        if self._audit is None:
+            return
+        line = rec.to_json() + "\n"
+        with self._audit_lock:
+            if self._audit is not None:
+                self._audit.write(line)
+                self._audit.flush()
+
+    # -- introspection / shutdown ----------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            out: dict[str, Any] = dict(self._counters)
+            out["inflight"] = self._inflight
+            out["engines"] = self._engine_count
+            out["idle_engines"] = sum(len(v) for v in self._engines.values())
+            out["mode"] = self._mode
+            out["mode_overrides"] = dict(self._overrides)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            engines = [e for lst in self._engines.values() for e in lst]
+            self._engines.clear()
+        for eng in engines:
+            self._discard(eng)
+        self.services.store.close()
+        with self._audit_lock:
+            if self._audit is not None:
+                self._audit.close()
+                self._audit = None
+
+    def __enter__(self) -> ReactionRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

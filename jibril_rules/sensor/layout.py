@@ -1,0 +1,173 @@
+"""ctypes mirrors of bpf/jibril_events.h (checked against clang by tests/test_sensor_layout.py).
+
+Integer constants (#define JB_*) are read from the header itself, so C and Python share one
+definition; the record structs are mirrored here by hand.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+import re
+from functools import cache
+from pathlib import Path
+
+from ..vocab import FILE_ACTIONS, FLOW_FLAGS
+
+HEADER = "jibril_events.h"
+PROGRAM = "jibril.bpf.c"
+
+
+def bpf_dir() -> Path:
+    """Where the BPF sources are: the installed package data, else the source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here / "data" / "bpf", here.parent / "bpf"):
+        if (cand / PROGRAM).is_file() and (cand / HEADER).is_file():
+            return cand
+    raise FileNotFoundError(
+        f"BPF sources not found (looked in {here / 'data' / 'bpf'} and {here.parent / 'bpf'})"
+    )
+
+
+_DEFINE = re.compile(r"^#define\s+(JB_\w+)\s+\(?(-?(?:0x[0-9a-fA-F]+|\d+))(?:ULL|U|L)*\)?\s*(?:/\*.*)?$")
+
+
+@cache
+def constants() -> dict[str, int]:
+    """Every `#define JB_NAME <integer>` of the header."""
+    out: dict[str, int] = {}
+    for line in (bpf_dir() / HEADER).read_text().splitlines():
+        m = _DEFINE.match(line.strip())
+        if m:
+            out[m.group(1)] = int(m.group(2), 0)
+    return out
+
+
+def const(name: str) -> int:
+    return constants()[name]
+
+
+PATH_MAX = 255
+ARGS_SIZE = 1024
+DNS_MAX = 1024
+
+EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS = 1, 2, 3, 4, 5, 6, 7
+SENSORS = ("exec", "proc", "file", "fdio", "net", "dns")
+NSTATS = 3  # seen, sent, lost
+F_RELATIVE, F_NONCANON, F_TRUNCATED, F_SILENT, F_PASSED, F_ARGS_TRUNC = 1, 2, 4, 8, 16, 32
+FD_FILE, FD_DNS = 1, 2
+AT_FDCWD = -100
+
+
+class Hdr(ct.Structure):
+    _fields_ = [("type", ct.c_uint32), ("tgid", ct.c_uint32), ("tid", ct.c_uint32),
+                ("uid", ct.c_uint32), ("ts", ct.c_uint64), ("comm", ct.c_char * 16)]
+
+
+class PathKey(ct.Structure):
+    _fields_ = [("prefixlen", ct.c_uint32), ("gen", ct.c_uint8), ("path", ct.c_char * PATH_MAX)]
+
+
+class FileEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("actions", ct.c_uint32), ("flags", ct.c_uint32),
+                ("dfd", ct.c_int32), ("ret", ct.c_int32), ("mask", ct.c_uint32),
+                ("_pad", ct.c_uint32), ("pk", PathKey)]
+
+
+class ExecEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("flags", ct.c_uint32), ("args_len", ct.c_uint32),
+                ("argc", ct.c_uint32), ("ppid_hint", ct.c_uint32), ("pk", PathKey),
+                ("args", ct.c_char * ARGS_SIZE)]
+
+
+class ProcEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("child", ct.c_uint32), ("code", ct.c_int32)]
+
+
+class FdioEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("actions", ct.c_uint32), ("fd", ct.c_int32),
+                ("file_id", ct.c_uint64)]
+
+
+class FlowEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("flags", ct.c_uint32), ("family", ct.c_uint16),
+                ("proto", ct.c_uint16), ("lport", ct.c_uint16), ("rport", ct.c_uint16),
+                ("_pad", ct.c_uint32), ("laddr", ct.c_uint8 * 16), ("raddr", ct.c_uint8 * 16)]
+
+
+class DnsEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("len", ct.c_uint32), ("_pad", ct.c_uint32),
+                ("data", ct.c_uint8 * DNS_MAX)]
+
+
+class HKey(ct.Structure):
+    _fields_ = [("hash", ct.c_uint64), ("gen", ct.c_uint32), ("_pad", ct.c_uint32)]
+
+
+class CidrKey(ct.Structure):
+    _fields_ = [("prefixlen", ct.c_uint32), ("gen", ct.c_uint8), ("family", ct.c_uint8),
+                ("_pad", ct.c_uint8 * 2), ("addr", ct.c_uint8 * 16)]
+
+
+class PortKey(ct.Structure):
+    _fields_ = [("port", ct.c_uint16), ("gen", ct.c_uint8), ("remote", ct.c_uint8)]
+
+
+class Cfg(ct.Structure):
+    _fields_ = [("file_any", ct.c_uint32), ("file_tables", ct.c_uint32),
+                ("exec_any", ct.c_uint32), ("net_any", ct.c_uint32),
+                ("net_tables", ct.c_uint32), ("_pad", ct.c_uint32)]
+
+
+class Ctl(ct.Structure):
+    _fields_ = [("gen", ct.c_uint32), ("self_tgid", ct.c_uint32)]
+
+
+class FdKey(ct.Structure):
+    _fields_ = [("tgid", ct.c_uint32), ("fd", ct.c_int32)]
+
+
+class FdVal(ct.Structure):
+    _fields_ = [("file_id", ct.c_uint64), ("mask", ct.c_uint32), ("seen", ct.c_uint32),
+                ("kind", ct.c_uint32), ("_pad", ct.c_uint32)]
+
+
+class Owner(ct.Structure):
+    _fields_ = [("tgid", ct.c_uint32), ("uid", ct.c_uint32), ("comm", ct.c_char * 16),
+                ("flags", ct.c_uint32), ("ended", ct.c_uint32)]
+
+
+class ListenKey(ct.Structure):
+    _fields_ = [("family", ct.c_uint16), ("port", ct.c_uint16)]
+
+
+# C struct name -> mirror, for the layout test.
+MIRRORS: dict[str, type[ct.Structure]] = {
+    "jb_hdr": Hdr, "jb_pathkey": PathKey, "jb_file_event": FileEvent,
+    "jb_exec_event": ExecEvent, "jb_proc_event": ProcEvent, "jb_fdio_event": FdioEvent,
+    "jb_flow_event": FlowEvent, "jb_dns_event": DnsEvent, "jb_hkey": HKey,
+    "jb_cidr_key": CidrKey, "jb_port_key": PortKey, "jb_cfg": Cfg, "jb_ctl": Ctl,
+    "jb_fd_key": FdKey, "jb_fd_val": FdVal, "jb_owner": Owner, "jb_listen_key": ListenKey,
+}
+RECORDS: dict[int, type[ct.Structure]] = {
+    EV_EXEC: ExecEvent, EV_FORK: ProcEvent, EV_EXIT: ProcEvent, EV_FILE: FileEvent,
+    EV_FDIO: FdioEvent, EV_FLOW: FlowEvent, EV_DNS: DnsEvent,
+}
+
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+
+
+def fnv1a(data: bytes) -> int:
+    """The kernel's key hash for file_exact / file_base (FNV-1a 64)."""
+    h = FNV_OFFSET
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def actions_of(mask: int) -> list[str]:
+    return [a for i, a in enumerate(FILE_ACTIONS) if mask >> i & 1]
+
+
+def flags_of(mask: int) -> dict[str, bool]:
+    return {f: bool(mask >> i & 1) for i, f in enumerate(FLOW_FLAGS)}
