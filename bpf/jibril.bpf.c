@@ -332,6 +332,34 @@ TRACEPOINT_PROBE(syscalls, sys_enter_truncate)
     return file_enter(args->path, JB_AT_FDCWD, 1 << JB_FA_TRUNCATE, 0);
 }
 
+/* cwd tracking for relative paths: chdir/fchdir records (rare) keep userspace's per-process
+ * cwd current even after the process is gone. */
+static __always_inline int chdir_enter(const char *upath, int fd)
+{
+    u32 gen = 0;
+    if (!live_cfg(&gen))
+        return 0;
+    u32 zero = 0;
+    struct jb_file_event *ev = scratch_file.lookup(&zero);
+    if (!ev)
+        return 0;
+    ev->pk.path[0] = 0;
+    if (upath && bpf_probe_read_user_str(ev->pk.path, sizeof(ev->pk.path), upath) <= 0)
+        return 0;
+    fill_hdr(&ev->h, JB_EV_FILE);
+    ev->actions = 0;
+    ev->flags = JB_F_CHDIR | JB_F_SILENT;
+    ev->dfd = fd;
+    ev->ret = 0;
+    ev->mask = 0;
+    u64 key = bpf_get_current_pid_tgid() << 1;
+    file_stash.update(&key, ev);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_chdir) { return chdir_enter(args->filename, JB_AT_FDCWD); }
+TRACEPOINT_PROBE(syscalls, sys_enter_fchdir) { return chdir_enter(0, args->fd); }
+
 #define FILE_EXIT(sc) \
     TRACEPOINT_PROBE(syscalls, sys_exit_##sc) { return file_exit(args->ret); }
 FILE_EXIT(openat)
@@ -346,6 +374,8 @@ FILE_EXIT(renameat2)
 FILE_EXIT(link)
 FILE_EXIT(linkat)
 FILE_EXIT(truncate)
+FILE_EXIT(chdir)
+FILE_EXIT(fchdir)
 
 /* ---- descriptors of watched files: one lookup for everything else ---- */
 static __always_inline int fd_action(s64 fd, u32 action)
@@ -529,9 +559,6 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     u32 tid = (u32)bpf_get_current_pid_tgid();
     if (clone_threads.lookup(&tid))
         return 0; /* a new thread, not a process */
-    u32 gen = 0;
-    if (!live_cfg(&gen))
-        return 0;
     struct jb_proc_event ev = {};
     fill_hdr(&ev.h, JB_EV_FORK);
     ev.child = args->child_pid;
@@ -551,9 +578,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
     if (!args->group_dead)
-        return 0;
-    u32 gen = 0;
-    if (!live_cfg(&gen))
         return 0;
     struct jb_proc_event ev = {};
     fill_hdr(&ev.h, JB_EV_EXIT);

@@ -70,6 +70,7 @@
 #define JB_F_SILENT 8     /* not an event: only registers a tracked descriptor */
 #define JB_F_PASSED 16    /* exec: passed the kernel filter (exec records are always sent) */
 #define JB_F_ARGS_TRUNC 32
+#define JB_F_CHDIR 64     /* chdir/fchdir: userspace tracks each process's cwd */
 
 /* jb_fd_val.kind */
 #define JB_FD_FILE 1

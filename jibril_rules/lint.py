@@ -39,7 +39,11 @@ def check_reactions(r: Recipe, opts: LintOptions, diags: Collector) -> None:
         return
     for rx in r.reactions:
         issues = check_js(rx.code) if rx.format == "js" else check_shell(rx.code)
+        masked = js_mask(rx.code) if rx.format == "js" else rx.code
+        mlines = masked.splitlines()
         for it in issues:
+            if rx.format == "js" and _code_for("js", it.message) == "JR062" and not _is_code(mlines, it.line, it.column):
+                continue  # a name inside a string, comment or regex literal is no call
             line = rx.code_line + max(it.line, 1) - 1
             col = rx.code_col + max(it.column, 1) - 1
             code = _code_for(rx.format, it.message)
@@ -49,12 +53,65 @@ def check_reactions(r: Recipe, opts: LintOptions, diags: Collector) -> None:
                     "JR064": "run the script through 'sh -n' locally"}.get(code, "fix the reaction code")
             diags.add(code, it.message, Span(rx.span.file, line, col), hint, sev)
         if rx.format == "js" and not opts.netpolicy:
-            for i, text in enumerate(rx.code.splitlines()):
+            for i, text in enumerate(mlines):
                 m = _NET_CALL.search(text)
                 if m:
                     diags.warn("JR063", f"{m.group(1)}() needs the network policy, which is not configured",
                                Span(rx.span.file, rx.code_line + i, rx.code_col + m.start()),
                                "enable netpolicy in jibril.yaml (reactions.netpolicy: true) or pass --netpolicy")
+
+
+_REGEX_PREV = set("(,=:[!&|?{};+-*%<>~^") | {""}
+
+
+def js_mask(code: str) -> str:
+    """The code with strings, comments and regex literals blanked (same length and lines)."""
+    out = list(code)
+    i, n = 0, len(code)
+    prev = ""
+    while i < n:
+        c = code[i]
+        nxt = code[i + 1] if i + 1 < n else ""
+        end = -1
+        if c == "/" and nxt == "/":
+            end = code.find("\n", i)
+            end = n if end < 0 else end
+        elif c == "/" and nxt == "*":
+            end = code.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+        elif c in "'\"`" or (c == "/" and prev in _REGEX_PREV):
+            j = i + 1
+            in_class = False
+            while j < n and code[j] != "\n" or (c == "`" and j < n):
+                if code[j] == "\\":
+                    j += 2
+                    continue
+                if c == "/" and code[j] == "[":
+                    in_class = True
+                elif c == "/" and code[j] == "]":
+                    in_class = False
+                elif code[j] == c and not in_class:
+                    break
+                j += 1
+            end = min(j + 1, n)
+        if end > i:
+            for k in range(i + 1, end - 1):
+                if out[k] != "\n":
+                    out[k] = " "
+            prev = "x"
+            i = end
+            continue
+        if not c.isspace():
+            prev = c if not (c.isalnum() or c in "_$") else "x"
+        i += 1
+    return "".join(out)
+
+
+def _is_code(lines: list[str], line: int, col: int) -> bool:
+    if not 0 < line <= len(lines):
+        return True
+    text = lines[line - 1]
+    return 0 < col <= len(text) and not text[col - 1].isspace()
 
 
 def _code_for(fmt: str, message: str) -> str:

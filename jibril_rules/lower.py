@@ -33,19 +33,46 @@ _WHAT_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def expr_pos(src: SourceFile | None, entry: LMap, key: str) -> PosMap:
-    """Map (line, col) inside an expression string back to the YAML file."""
+    """Map (line, col) inside an expression string back to the YAML file.
+
+    The string is laid over its source lines (block, folded, quoted or plain), each line
+    contributing its length plus one joining character; exact for `|`, close for the rest.
+    """
     start = span_of(entry, key)
     style = entry.value_styles.get(key) if isinstance(entry, LMap) else None
-    if style in ("|", ">") and src is not None:
-        indent = 1
-        for ln in src.lines[start.line:]:
-            if ln.strip():
-                indent = len(ln) - len(ln.lstrip()) + 1
+    text = str(entry.get(key, ""))
+    segs: list[tuple[int, int, int]] = []  # (file line, file col, length)
+    lines = src.lines if src is not None else ()
+    if style in ("|", ">"):
+        indent = None
+        for no in range(start.line, len(lines)):
+            ln = lines[no]
+            if not ln.strip():
+                segs.append((no + 1, 1, 0))
+                continue
+            ind = len(ln) - len(ln.lstrip())
+            if indent is None:
+                indent = ind
+            if ind < indent:
                 break
-        return lambda line, col: Span(start.file, start.line + line, indent + col - 1)
-    quote = 1 if style in ("'", '"') else 0
-    return lambda line, col: Span(start.file, start.line + line - 1,
-                                  (start.col + quote if line == 1 else 1) + col - 1)
+            segs.append((no + 1, indent + 1, len(ln) - indent))
+    else:
+        quote = 1 if style in ("'", '"') else 0
+        first = lines[start.line - 1] if 0 < start.line <= len(lines) else ""
+        segs.append((start.line, start.col + quote, max(len(first) - start.col - quote + 1, 0)))
+        for no in range(start.line, min(len(lines), start.line + text.count("\n") + 200)):
+            ln = lines[no]
+            segs.append((no + 1, len(ln) - len(ln.lstrip()) + 1, len(ln.strip())))
+    text_lines = text.split("\n")
+
+    def pos(line: int, col: int) -> Span:
+        off = sum(len(t) + 1 for t in text_lines[: line - 1]) + col - 1
+        for fl, fc, n in segs:
+            if off <= n:
+                return Span(start.file, fl, fc + off)
+            off -= n + 1
+        return start
+    return pos
 
 
 def code_start(src: SourceFile | None, entry: LMap, key: str) -> tuple[int, int]:

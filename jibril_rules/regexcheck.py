@@ -7,10 +7,14 @@ from typing import Any
 
 try:  # Python 3.11+
     import re._parser as sre_parse  # type: ignore[import-not-found]
-    from re._constants import MAX_REPEAT, MAXREPEAT, MIN_REPEAT, SUBPATTERN, BRANCH, LITERAL, AT  # type: ignore[import-not-found]
+    from re._constants import (  # type: ignore[import-not-found]
+        ANY, AT, BRANCH, CATEGORY, IN, LITERAL, MAX_REPEAT, MAXREPEAT, MIN_REPEAT, NEGATE,
+        NOT_LITERAL, RANGE, SUBPATTERN)
 except ImportError:  # pragma: no cover
     import sre_parse  # type: ignore[no-redef]
-    from sre_constants import MAX_REPEAT, MAXREPEAT, MIN_REPEAT, SUBPATTERN, BRANCH, LITERAL, AT  # type: ignore[no-redef]
+    from sre_constants import (  # type: ignore[no-redef]
+        ANY, AT, BRANCH, CATEGORY, IN, LITERAL, MAX_REPEAT, MAXREPEAT, MIN_REPEAT, NEGATE,
+        NOT_LITERAL, RANGE, SUBPATTERN)
 
 
 def check_regex(pattern: str) -> tuple[str, str] | None:
@@ -28,11 +32,12 @@ def check_regex(pattern: str) -> tuple[str, str] | None:
 
 
 def _nested_repeat(items: Any, inside: bool) -> bool:
+    """An unbounded repeat whose body can match the same text in several ways: (a+)+, (.*a)*."""
     for op, av in items:
         if op in (MAX_REPEAT, MIN_REPEAT):
             lo, hi, sub = av
             unbounded = hi == MAXREPEAT or hi > 100
-            if unbounded and inside and _has_variable(sub):
+            if unbounded and _ambiguous(sub):
                 return True
             if _nested_repeat(sub, inside or unbounded):
                 return True
@@ -46,8 +51,69 @@ def _nested_repeat(items: Any, inside: bool) -> bool:
     return False
 
 
-def _has_variable(items: Any) -> bool:
-    return any(op != AT for op, _ in items)
+def _flatten(items: Any) -> list[tuple[Any, Any]]:
+    out: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op == SUBPATTERN:
+            out.extend(_flatten(av[-1]))
+        else:
+            out.append((op, av))
+    return out
+
+
+def _ambiguous(body: Any) -> bool:
+    """True when the body of an unbounded repeat holds an unbounded repeat that can also
+    consume every required literal of the body (or there is no required literal)."""
+    flat = _flatten(body)
+    inner = [av for op, av in flat if op in (MAX_REPEAT, MIN_REPEAT)
+             and (av[1] == MAXREPEAT or av[1] > 100)]
+    if not inner:
+        return False
+    required = [(op, av) for op, av in flat if op in (LITERAL, IN, NOT_LITERAL, ANY)]
+    if not required:
+        return True
+    for _, _, sub in inner:
+        for rop, rav in required:
+            if rop != LITERAL or _can_match(sub, rav):
+                return True
+    return False
+
+
+def _can_match(sub: Any, ch: int) -> bool:
+    """Can the repeated element `sub` consume the character `ch`? (conservative: yes)"""
+    for op, av in _flatten(sub):
+        if op == LITERAL:
+            if av == ch:
+                return True
+        elif op == NOT_LITERAL or op == ANY:
+            return True
+        elif op == IN:
+            if _in_class(av, ch):
+                return True
+        elif op in (MAX_REPEAT, MIN_REPEAT, BRANCH, CATEGORY):
+            return True
+    return False
+
+
+def _in_class(items: Any, ch: int) -> bool:
+    neg = False
+    hit = False
+    c = chr(ch)
+    for op, av in items:
+        if op == NEGATE:
+            neg = True
+        elif op == LITERAL:
+            hit |= av == ch
+        elif op == RANGE:
+            hit |= av[0] <= ch <= av[1]
+        elif op == CATEGORY:
+            name = str(av)
+            test = {"CATEGORY_DIGIT": c.isdigit(), "CATEGORY_SPACE": c.isspace(),
+                    "CATEGORY_WORD": c.isalnum() or c == "_"}
+            for k, v in test.items():
+                if name.endswith(k):
+                    hit |= v if "NOT" not in name else not v
+    return hit != neg
 
 
 def literal_prefix(pattern: str, anchored: bool) -> str:

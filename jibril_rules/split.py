@@ -112,6 +112,20 @@ def _meet_sel(a: Sel, b: Sel) -> Sel | None:
     return a  # prefix with basename, or two network selectors: either one is a superset
 
 
+def _meet_mask(a: int, b: int) -> int:
+    """Actions the kernel must pass for an event satisfying both sides.
+
+    Not the intersection: `file.actions contains open and file.actions contains unlink`
+    holds for an event whose actions were gathered from several syscalls, so every one of
+    them must reach userspace. "All actions" is the identity.
+    """
+    if a == ALL_FILE_ACTIONS_MASK:
+        return b
+    if b == ALL_FILE_ACTIONS_MASK:
+        return a
+    return a | b
+
+
 def meet(x: Approx, y: Approx) -> Approx:
     if len(x.files) * len(y.files) > MAX_PRODUCT:
         files = x.files if len(x.files) <= len(y.files) else y.files
@@ -120,8 +134,8 @@ def meet(x: Approx, y: Approx) -> Approx:
         for ma, sa in x.files:
             for mb, sb in y.files:
                 s = _meet_sel(sa, sb)
-                if s is not None and ma & mb:
-                    fl.append((ma & mb, s))
+                if s is not None:
+                    fl.append((_meet_mask(ma, mb), s))
         files = tuple(dict.fromkeys(fl))
     if len(x.nets) * len(y.nets) > MAX_PRODUCT:
         nets = x.nets if len(x.nets) <= len(y.nets) else y.nets

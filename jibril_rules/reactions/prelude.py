@@ -87,6 +87,24 @@ PRELUDE = r"""
     for (const entry of helperTable) {
       const op = entry[1];
       const f = { [entry[0]]: function (...args) { return call(op, args); } }[entry[0]];
+      if (entry[0] === 'Error') {
+        // Jibril's Error(msg) logs; `new Error(...)` / `extends Error` still build errors
+        const logError = f;
+        const E = function Error(...args) {
+          if (new.target !== undefined) {
+            return Reflect.construct(ErrorCtor, args, new.target === E ? ErrorCtor : new.target);
+          }
+          return apply(logError, undefined, args);
+        };
+        defineProperty(E, 'prototype', { value: ErrorCtor.prototype });
+        for (const k of ['captureStackTrace', 'stackTraceLimit']) {
+          const d = getDesc(ErrorCtor, k);
+          if (d) defineProperty(E, k, d);
+        }
+        freeze(E);
+        defineProperty(G, 'Error', { value: E, writable: false, enumerable: false, configurable: false });
+        continue;
+      }
       freeze(f);
       defineProperty(G, entry[0], { value: f, writable: false, enumerable: false, configurable: false });
     }

@@ -55,8 +55,8 @@ def fingerprint(recipe: RecipeRef, detection: dict[str, Any]) -> str:
     proc = detection.get("process") or {}
     file = detection.get("file") or {}
     remote = ((detection.get("flow") or {}).get("remote") or {})
-    parts = (recipe.name, str(proc.get("exe", "")), str(proc.get("cmd", "")),
-             str(file.get("file", "")), str(remote.get("address", "")))
+    parts: tuple[str, ...] = (recipe.name, str(proc.get("exe", "")), str(proc.get("cmd", "")),
+                              str(file.get("file", "")), str(remote.get("address", "")))
     if not any(parts[1:]):
         parts = (recipe.name, str(detection.get("uuid", "")))
     return "\x00".join(parts)

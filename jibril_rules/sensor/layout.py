@@ -54,6 +54,7 @@ EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS = 1, 2, 3, 4, 5, 6,
 SENSORS = ("exec", "proc", "file", "fdio", "net", "dns")
 NSTATS = 3  # seen, sent, lost
 F_RELATIVE, F_NONCANON, F_TRUNCATED, F_SILENT, F_PASSED, F_ARGS_TRUNC = 1, 2, 4, 8, 16, 32
+F_CHDIR = 64
 FD_FILE, FD_DNS = 1, 2
 AT_FDCWD = -100
 
@@ -76,7 +77,7 @@ class FileEvent(ct.Structure):
 class ExecEvent(ct.Structure):
     _fields_ = [("h", Hdr), ("flags", ct.c_uint32), ("args_len", ct.c_uint32),
                 ("argc", ct.c_uint32), ("ppid_hint", ct.c_uint32), ("pk", PathKey),
-                ("args", ct.c_char * ARGS_SIZE)]
+                ("args", ct.c_uint8 * ARGS_SIZE)]
 
 
 class ProcEvent(ct.Structure):

@@ -46,6 +46,7 @@ class Proc:
     retcode: int = 0
     prev_exe: str = ""
     prev_args: str = ""
+    cwd: str = ""  # tracked for relative paths; not part of the event schema
 
     @property
     def cmd(self) -> str:
@@ -94,7 +95,11 @@ def from_proc(pid: int) -> Proc | None:
     except OSError:
         exe = ""
     argv = tuple(a.decode(errors="replace") for a in _read(f"/proc/{pid}/cmdline").split(b"\0") if a)
-    return Proc(pid, ppid, uid, comm, exe, argv, start)
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        cwd = ""
+    return Proc(pid, ppid, uid, comm, exe, argv, start, cwd=cwd)
 
 
 class ProcessTable:
@@ -132,11 +137,14 @@ class ProcessTable:
         self.live[pid] = p
         return p
 
+    def chdir(self, pid: int, cwd: str) -> None:
+        self.live[pid] = replace(self.get(pid), cwd=cwd)
+
     def exit(self, pid: int, code: int, when: str) -> None:
         p = self.live.pop(pid, None)
         if p is None:
             return
-        ret = (code >> 8) & 0xFF if code >= 0 else -1
+        ret = code & 0xFF if code >= 0 else -1  # exit_group(status): status & 0xff
         self.exited[pid] = replace(p, exit=when, retcode=ret)
         while len(self.exited) > KEEP_EXITED:
             self.exited.popitem(last=False)

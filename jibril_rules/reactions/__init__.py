@@ -1,0 +1,30 @@
+"""Reactions runtime: JavaScript (isolated V8) and shell reactions with Jibril's helpers.
+
+See docs/reactions.md. Public API::
+
+    from jibril_rules.reactions import (ReactionConfig, ReactionSpec, RecipeRef,
+        ReactionRuntime, ExecutionRecord, HelperCall, check_js, check_shell,
+        HELPER_NAMES, NETWORK_HELPERS)
+"""
+
+from .check import check_js, check_shell
+from .config import ReactionConfig, ReactionSpec, RecipeRef
+from .helpers import HELPER_NAMES, JIBRIL_HELPERS, KILL_HELPERS, NETWORK_HELPERS
+from .records import ExecutionRecord, HelperCall, JsIssue
+from .runtime import ReactionRuntime
+
+__all__ = [
+    "HELPER_NAMES",
+    "JIBRIL_HELPERS",
+    "KILL_HELPERS",
+    "NETWORK_HELPERS",
+    "ExecutionRecord",
+    "HelperCall",
+    "JsIssue",
+    "ReactionConfig",
+    "ReactionRuntime",
+    "ReactionSpec",
+    "RecipeRef",
+    "check_js",
+    "check_shell",
+]

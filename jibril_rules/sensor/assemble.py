@@ -1,0 +1,165 @@
+"""Ring-buffer records -> raw events in the schema of docs/design.md."""
+
+from __future__ import annotations
+
+import ctypes as ct
+import os
+import uuid
+from collections import Counter
+from typing import Any
+
+from ..kernel_tables import KernelModel, KernelTables
+from . import layout as L
+from .flows import DnsCache, FlowBook, flow_json
+from .procs import Clock, ProcessTable
+
+EXECVE = 1 << 14
+OPEN = 1 << 5
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def file_json(path: str, actions: list[str]) -> dict[str, Any]:
+    d, b = os.path.split(path)
+    return {"file": path, "dir": d or "/", "basename": b, "actions": actions}
+
+
+class Assembler:
+    """Turns records into raw events; keeps the process table, fds, flows and DNS names."""
+
+    def __init__(self, tables: KernelTables | None = None) -> None:
+        self.procs = ProcessTable()
+        self.clock = Clock()
+        self.dns = DnsCache()
+        self.flows = FlowBook()
+        self.fds: dict[tuple[int, int], tuple[str, int]] = {}  # (tgid, fd) -> (path, mask)
+        self.model = KernelModel(tables or KernelTables())
+        self.counts: Counter[str] = Counter()
+
+    def set_tables(self, tables: KernelTables) -> None:
+        self.model = KernelModel(tables)
+
+    # -- dispatch --------------------------------------------------------------------
+    def handle(self, data: int, size: int) -> dict[str, Any] | None:
+        """data/size: a ring-buffer record (address and length, as bcc passes them)."""
+        kind = ct.c_uint32.from_address(data).value
+        cls = L.RECORDS.get(kind)
+        if cls is None or size < ct.sizeof(cls):
+            self.counts["bad_record"] += 1
+            return None
+        rec = cls.from_buffer_copy(ct.string_at(data, ct.sizeof(cls)))
+        return self.handle_record(kind, rec)
+
+    def handle_record(self, kind: int, rec: Any) -> dict[str, Any] | None:
+        if kind == L.EV_FILE:
+            return self._file(rec)
+        if kind == L.EV_FDIO:
+            return self._fdio(rec)
+        if kind == L.EV_EXEC:
+            return self._exec(rec)
+        if kind == L.EV_FLOW:
+            return self._flow(rec)
+        if kind == L.EV_FORK:
+            self.procs.fork(rec.h.tgid, rec.child, self.clock.iso(rec.h.ts))
+        elif kind == L.EV_EXIT:
+            self.procs.exit(rec.h.tgid, rec.code, self.clock.iso(rec.h.ts))
+            self.flows.drop(rec.h.tgid)
+            for k in [k for k in self.fds if k[0] == rec.h.tgid]:
+                del self.fds[k]
+        elif kind == L.EV_DNS:
+            self.dns.feed(bytes(rec.data[:rec.len]))
+        return None
+
+    # -- events ------------------------------------------------------------------------
+    def _event(self, h: L.Hdr, mechanism: str, **parts: Any) -> dict[str, Any]:
+        tgid = h.tgid
+        chain = self.procs.ancestry(tgid)
+        proc = chain[-1] if chain else self.procs.get(tgid, h.uid, _decode(h.comm))
+        ev: dict[str, Any] = {
+            "uuid": str(uuid.uuid4()), "timestamp": self.clock.iso(h.ts),
+            "mechanism": mechanism, "process": proc.to_json()}
+        ev.update(parts)
+        ev["background"] = {"ancestry": [p.to_json() for p in chain],
+                            "flows": self.flows.background(tgid), "files": {"root": {}}}
+        self.counts[mechanism] += 1
+        return ev
+
+    def _dir_of(self, tgid: int, dfd: int) -> str:
+        """The directory a relative path starts from: the tracked cwd, or the dirfd's path."""
+        if dfd == L.AT_FDCWD:
+            return self.procs.get(tgid).cwd or _readlink(f"/proc/{tgid}/cwd")
+        known = self.fds.get((tgid, dfd))
+        return known[0] if known else _readlink(f"/proc/{tgid}/fd/{dfd}")
+
+    def _resolve(self, tgid: int, path: str, dfd: int, flags: int) -> str:
+        if flags & L.F_RELATIVE:
+            base = self._dir_of(tgid, dfd)
+            if not base:
+                self.counts["unresolved"] += 1
+                return path
+            path = os.path.join(base, path)
+        return os.path.normpath(path) if path.startswith("/") else path
+
+    def _file(self, ev: L.FileEvent) -> dict[str, Any] | None:
+        h = ev.h
+        path = _decode(ev.pk.path)
+        if ev.flags & L.F_CHDIR:
+            if not path:  # fchdir(fd)
+                path = self._dir_of(h.tgid, ev.dfd)
+            elif not path.startswith("/"):
+                path = os.path.join(self._dir_of(h.tgid, L.AT_FDCWD), path)
+            if path:
+                self.procs.chdir(h.tgid, os.path.normpath(path))
+            return None
+        mask = ev.mask
+        if ev.flags & (L.F_RELATIVE | L.F_NONCANON):
+            path = self._resolve(h.tgid, path, ev.dfd, ev.flags)
+            mask = self.model.file_mask(path)  # the exact kernel decision on the real path
+        if ev.actions & OPEN and ev.ret >= 0:
+            self.fds[(h.tgid, ev.ret)] = (path, mask)
+        if ev.flags & L.F_SILENT or not ev.actions & mask:
+            return None
+        return self._event(h, "file_access", file=file_json(path, L.actions_of(ev.actions)))
+
+    def _fdio(self, ev: L.FdioEvent) -> dict[str, Any] | None:
+        h = ev.h
+        key = (h.tgid, ev.fd)
+        if ev.actions & (1 << 12):  # close
+            path, mask = self.fds.pop(key, ("", 0))
+        else:
+            path, mask = self.fds.get(key, ("", 0))
+        if not path:
+            path = _readlink(f"/proc/{h.tgid}/fd/{ev.fd}")
+            mask = self.model.file_mask(path) if path else 0
+        if not ev.actions & mask:
+            return None
+        return self._event(h, "file_access", file=file_json(path, L.actions_of(ev.actions)))
+
+    def _exec(self, ev: L.ExecEvent) -> dict[str, Any] | None:
+        h = ev.h
+        path = _decode(ev.pk.path)
+        if ev.flags & (L.F_RELATIVE | L.F_NONCANON):
+            path = self._resolve(h.tgid, path, L.AT_FDCWD, ev.flags)
+            passed = self.model.passes_file(path, "execve") or self.model.t.exec_any
+        else:
+            passed = bool(ev.flags & L.F_PASSED)
+        raw = bytes(ev.args[:min(ev.args_len, L.ARGS_SIZE)])
+        argv = tuple(_decode(a) for a in raw.split(b"\0")[:ev.argc])
+        self.procs.exec(h.tgid, h.uid, _decode(h.comm), path, argv or (path,))
+        if not passed:
+            return None
+        return self._event(h, "execution", file=file_json(path, ["execve"]))
+
+    def _flow(self, ev: L.FlowEvent) -> dict[str, Any] | None:
+        flow = flow_json(ev, self.dns)
+        self.flows.add(ev.h.tgid, flow)
+        return self._event(ev.h, "network_peers", flow=flow)
