@@ -369,10 +369,10 @@ class HelperContext:
         return "" if value is None else value
 
     def h_DataKeys(self, args: list[Any]) -> Any:
-        return json.dumps(self.s.store.keys(self._ns(args)))
+        return json.dumps(self.s.store.keys(self._ns(args)), separators=(",", ":"))
 
     def h_DataValues(self, args: list[Any]) -> Any:
-        return json.dumps(self.s.store.values(self._ns(args)))
+        return json.dumps(self.s.store.values(self._ns(args)), separators=(",", ":"))
 
     def h_DataSize(self, args: list[Any]) -> Any:
         return self.s.store.size(self._ns(args))

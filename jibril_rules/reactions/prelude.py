@@ -86,7 +86,11 @@ PRELUDE = r"""
     // 2. helpers
     for (const entry of helperTable) {
       const op = entry[1];
-      const f = { [entry[0]]: function (...args) { return call(op, args); } }[entry[0]];
+      const logs = entry[0] === 'Info' || entry[0] === 'Warn' || entry[0] === 'Error';
+      const f = { [entry[0]]: function (...args) {
+        if (logs) for (let i = 0; i < args.length; i++) args[i] = StringCtor(args[i]);
+        return call(op, args);
+      } }[entry[0]];
       if (entry[0] === 'Error') {
         // Jibril's Error(msg) logs; `new Error(...)` / `extends Error` still build errors
         const logError = f;

@@ -1,0 +1,169 @@
+"""The agent loop: sensor -> engine -> printers -> reactions, with reload and status lines.
+
+Used by `jibril run` (cli.py), the end-to-end tests and bench/bench_sensor.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .sensor import Sensor, SensorStats
+
+
+def sd_notify(state: str) -> bool:
+    """Tell systemd (Type=notify) about our state; no-op when NOTIFY_SOCKET is unset."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(state.encode())
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    status_every_s: float = 10.0
+    stats_json: bool = False
+    duration_s: float | None = None
+
+
+class Agent:
+    """Runs one bundle live. `loader` re-reads the bundle on SIGHUP (None: no reload)."""
+
+    def __init__(self, bundle: Any, printers: list[Any], runtime: Any | None,
+                 loader: Callable[[], Any] | None = None, opts: AgentOptions | None = None,
+                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+        from ..engine import Engine
+        self.bundle = bundle
+        self.engine = Engine(bundle)
+        self.printers = printers
+        self.runtime = runtime
+        self.loader = loader
+        self.opts = opts or AgentOptions()
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.sensor = Sensor(bundle.tables, self.on_event)
+        self.matches = 0
+        self.reaction_rejects = 0
+        self._stop = False
+        self._reload = False
+        self._last: SensorStats | None = None
+
+    # -- event path --------------------------------------------------------------------
+    def on_event(self, ev: dict[str, Any]) -> None:
+        for d in self.engine.process(ev):
+            self.matches += 1
+            for p in self.printers:
+                p.emit(d)
+            if self.runtime is not None and d.reactions:
+                self._react(d)
+
+    def _react(self, d: Any) -> None:
+        from ..reactions import ReactionSpec, RecipeRef
+        specs = [ReactionSpec(r["format"], r["code"], i) for i, r in enumerate(d.reactions)]
+        ref = RecipeRef(d.recipe.kind, d.recipe_name, mode=getattr(d.recipe, "mode", None))
+        if not self.runtime.submit(ref, specs, d.event):
+            self.reaction_rejects += 1
+
+    # -- control -----------------------------------------------------------------------
+    def stop(self, *_: Any) -> None:
+        self._stop = True
+
+    def request_reload(self, *_: Any) -> None:
+        self._reload = True
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+
+    def reload(self, bundle: Any | None = None) -> None:
+        b = bundle if bundle is not None else (self.loader() if self.loader else None)
+        if b is None:
+            return
+        rep = self.sensor.reload(b.tables)
+        self.engine.reload(b)
+        self.bundle = b
+        self._say(f"jibril: reloaded bundle {str(b.hash)[:12]} ({len(b.recipes)} recipes, "
+                  f"{rep.entries} kernel entries, generation {rep.gen}, {rep.seconds * 1e3:.1f} ms)")
+
+    def start(self) -> None:
+        rep = self.sensor.start()
+        n = self.sensor.b.num_open_tracepoints()
+        self._last = self.sensor.stats()
+        self.out.write(f"jibril: ready: {n} tracepoints attached, {len(self.bundle.recipes)} "
+                       f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
+        self.out.flush()
+        sd_notify("READY=1\nSTATUS=monitoring")
+
+    def status(self) -> dict[str, Any]:
+        cur = self.sensor.stats()
+        prev = self._last or cur
+        dt = max(cur.at - prev.at, 1e-9)
+        rt = self.runtime.stats() if self.runtime is not None else {}
+        errors = sum(int(rt.get(k, 0)) for k in ("error", "timeout", "overflow"))
+        self._last = cur
+        return {"kernel_eps": round((cur.seen - prev.seen) / dt, 1),
+                "userspace_eps": round((cur.events - prev.events) / dt, 1),
+                "matches": self.matches, "drops": cur.lost,
+                "reaction_errors": errors + self.reaction_rejects,
+                "sensor": cur.to_json()}
+
+    def _status_line(self) -> None:
+        s = self.status()
+        if self.opts.stats_json:
+            self._say(json.dumps(s, sort_keys=True))
+        else:
+            self._say(f"jibril: {s['kernel_eps']:.0f} ev/s kernel, {s['userspace_eps']:.0f} ev/s "
+                      f"userspace, {s['matches']} matches, {s['drops']} drops, "
+                      f"{s['reaction_errors']} reaction errors")
+
+    def _say(self, line: str) -> None:
+        self.err.write(line + "\n")
+        self.err.flush()
+
+    def run(self) -> None:
+        """start() must have been called. Returns on stop() or after duration_s."""
+        t0 = time.monotonic()
+        next_status = t0 + self.opts.status_every_s
+        try:
+            while not self._stop:
+                self.sensor.poll(100)
+                now = time.monotonic()
+                if self._reload:
+                    self._reload = False
+                    try:
+                        self.reload()
+                    except Exception as e:  # a bad bundle keeps the old one running
+                        self._say(f"jibril: reload failed, keeping the current bundle: {e}")
+                if now >= next_status:
+                    self._status_line()
+                    next_status = now + self.opts.status_every_s
+                if self.opts.duration_s is not None and now - t0 >= self.opts.duration_s:
+                    break
+            self.sensor.drain()
+        finally:
+            sd_notify("STOPPING=1")
+            self._status_line()
+            self.close()
+
+    def close(self) -> None:
+        self.sensor.close()
+        for p in self.printers:
+            p.close()
+        if self.runtime is not None:
+            self.runtime.close()
