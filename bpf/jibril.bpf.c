@@ -217,6 +217,7 @@ static __always_inline int file_enter(const char *upath, int dfd, u32 actions, u
     ev->dfd = dfd;
     ev->ret = 0;
     ev->mask = m;
+    ev->file_id = 0;
     u64 key = (bpf_get_current_pid_tgid() << 1) | slot;
     file_stash.update(&key, ev);
     return 0;
@@ -245,6 +246,7 @@ static __always_inline int file_exit(long ret)
                 fv.mask = ev->mask;
                 fv.kind = JB_FD_FILE;
                 fds.update(&fk, &fv);
+                ev->file_id = fv.file_id;
             }
             emit(ev, sizeof(*ev), JB_S_FILE);
         }
@@ -419,6 +421,58 @@ TRACEPOINT_PROBE(syscalls, sys_enter_fsync) { return fd_action(args->fd, JB_FA_F
 TRACEPOINT_PROBE(syscalls, sys_enter_fdatasync) { return fd_action(args->fd, JB_FA_FSYNC); }
 TRACEPOINT_PROBE(syscalls, sys_enter_flock) { return fd_action(args->fd, JB_FA_FLOCK); }
 TRACEPOINT_PROBE(syscalls, sys_enter_ftruncate) { return fd_action(args->fd, JB_FA_TRUNCATE); }
+
+/* Descriptors copied by dup2/dup3/dup (shell redirections) stay tracked. */
+static __always_inline int fd_copy(s64 oldfd, s64 newfd)
+{
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct jb_fd_key fk = {.tgid = tgid, .fd = oldfd};
+    struct jb_fd_val *fv = fds.lookup(&fk);
+    struct jb_fd_key nk = {.tgid = tgid, .fd = newfd};
+    if (!fv) {
+        fds.delete(&nk); /* newfd is closed by dup2 and now names an untracked file */
+        return 0;
+    }
+    struct jb_fd_val copy = *fv;
+    copy.seen = 0;
+    fds.update(&nk, &copy);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_dup2)
+{
+    if (args->oldfd == args->newfd)
+        return 0;
+    return fd_copy(args->oldfd, args->newfd);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_dup3) { return fd_copy(args->oldfd, args->newfd); }
+
+BPF_TABLE("lru_hash", u32, s32, dup_stash, 1024);
+
+TRACEPOINT_PROBE(syscalls, sys_enter_dup)
+{
+    struct jb_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = args->fildes};
+    if (!fds.lookup(&fk))
+        return 0;
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    s32 fd = args->fildes;
+    dup_stash.update(&tid, &fd);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_dup)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    s32 *old = dup_stash.lookup(&tid);
+    if (!old)
+        return 0;
+    s32 o = *old;
+    dup_stash.delete(&tid);
+    if (args->ret >= 0)
+        fd_copy(o, args->ret);
+    return 0;
+}
 
 TRACEPOINT_PROBE(syscalls, sys_enter_close)
 {
@@ -712,6 +766,27 @@ static __always_inline void owner_current(struct jb_owner *o, u32 flags)
     o->ended = 0;
 }
 
+/* listen() sets TCP_LISTEN without the tracepoint, so the listener's owner is learned at
+ * bind(): incoming flows on that port are attributed to the binding process. */
+TRACEPOINT_PROBE(syscalls, sys_enter_bind)
+{
+    u32 gen = 0;
+    if (!live_cfg(&gen))
+        return 0;
+    u8 sa[4] = {};
+    if (bpf_probe_read_user(sa, sizeof(sa), args->umyaddr))
+        return 0;
+    u16 family = sa[0] | (sa[1] << 8);
+    u16 port = (sa[2] << 8) | sa[3];
+    if ((family != AF_INET && family != AF_INET6) || port == 0)
+        return 0;
+    struct jb_listen_key lk = {.family = family, .port = port};
+    struct jb_owner o = {};
+    owner_current(&o, (1 << JB_FF_INCOMING) | (1 << JB_FF_INGRESS));
+    listen_owner.update(&lk, &o);
+    return 0;
+}
+
 TRACEPOINT_PROBE(sock, inet_sock_set_state)
 {
     if (args->protocol != IPPROTO_TCP)
@@ -743,8 +818,9 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         listen_owner.update(&lk, &tmp);
         return 0;
     }
-    if (os == TCP_LISTEN) {
-        listen_owner.delete(&lk);
+    if (os == TCP_LISTEN) { /* LISTEN->SYN_RECV is a new child socket; ->CLOSE ends it */
+        if (ns == TCP_CLOSE)
+            listen_owner.delete(&lk);
         return 0;
     }
     struct jb_owner *o = 0;

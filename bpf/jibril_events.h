@@ -111,6 +111,7 @@ struct jb_file_event {
     __s32 ret;     /* fd for opens */
     __u32 mask;    /* kernel mask of the path (which actions are watched) */
     __u32 _pad;
+    __u64 file_id; /* opens of tracked files: the id later jb_fdio_event records carry */
     struct jb_pathkey pk;
 };
 

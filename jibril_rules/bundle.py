@@ -113,9 +113,15 @@ def _corrupt(path: str, why: str, hint: str = "recompile it with 'jibril compile
 
 def from_bytes(data: bytes, path: str = "<bundle>") -> Bundle:
     try:
-        doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise _corrupt(path, f"bundle is corrupt or truncated (not valid JSON: {e.msg} at byte {e.pos})" if isinstance(e, json.JSONDecodeError) else "bundle is not UTF-8") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _corrupt(path, f"bundle is corrupt: not UTF-8 at byte {e.start}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _corrupt(path, f"bundle is corrupt or truncated (not valid JSON: {e.msg} at byte {e.pos})") from None
+    except RecursionError:
+        raise _corrupt(path, "bundle is corrupt (nested too deeply)") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _corrupt(path, "not a jibril bundle (format marker missing)")
     ver = doc.get("version")

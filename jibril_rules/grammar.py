@@ -50,10 +50,10 @@ class _ToAst(Transformer[Token, A.Node]):
         return items[0]
 
     def or_(self, items: list[A.Node]) -> A.Node:
-        return A.Or(tuple(items), _node_span(items[0]))
+        return items[0] if len(items) == 1 else A.Or(tuple(items), _node_span(items[0]))
 
     def and_(self, items: list[A.Node]) -> A.Node:
-        return A.And(tuple(items), _node_span(items[0]))
+        return items[0] if len(items) == 1 else A.And(tuple(items), _node_span(items[0]))
 
     def not_(self, items: list[A.Node]) -> A.Node:
         return A.Not(items[0], _node_span(items[0]))

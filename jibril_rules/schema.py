@@ -109,7 +109,7 @@ def validate(entry: LMap, diags: Collector) -> bool:
     """Validate one entry; add a diagnostic per problem; True when structurally valid."""
     kind = entry_type(entry)
     v = _validator(kind)
-    if v.validate(dict(entry)):
+    if v.validate(dict(entry), normalize=False):
         return True
     before = len(diags.items)
     for err in _flatten(v._errors):

@@ -136,10 +136,53 @@ def read_source(path: str, diags: Collector) -> SourceFile | None:
     return SourceFile(path, text, tuple(text.splitlines()))
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+GUARD_DEPTH = 200
+
+
+def depth_guard(text: str) -> tuple[int, int] | None:
+    """Where the text may nest deeper than GUARD_DEPTH, found without parsing.
+
+    libyaml recurses in C (a deep document crashes the process) and is slow on deep flow
+    nesting, so a cheap bound on flow brackets, indentation and '- ' runs comes first.
+    """
+    flow = 0
+    for no, line in enumerate(text.split("\n"), 1):
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        dashes = 0
+        while stripped.startswith("- ") or stripped == "-":
+            dashes += 1
+            stripped = stripped[2:].lstrip(" ")
+        if indent + dashes > GUARD_DEPTH:
+            return no, 1
+        quote = ""
+        for col, ch in enumerate(line, 1):
+            if quote:
+                if ch == quote:
+                    quote = ""
+            elif ch in "\"'" and flow:
+                quote = ch
+            elif ch == "#" and (col == 1 or line[col - 2] in " \t"):
+                break
+            elif ch in "[{":
+                flow += 1
+                if flow > GUARD_DEPTH:
+                    return no, col
+            elif ch in "]}":
+                flow = max(flow - 1, 0)
+    return None
+
+
 def load_yaml(src: SourceFile, diags: Collector) -> Any:
     """Parse YAML into LMap/LList/LStr values, with every failure a located diagnostic."""
+    deep = depth_guard(src.text)
+    if deep is not None:
+        diags.add("JR004", f"nesting deeper than {GUARD_DEPTH} levels", Span(src.path, *deep),
+                  "flatten the document")
+        return None
     try:
-        node = yaml.compose(src.text, Loader=yaml.SafeLoader)
+        node = yaml.compose(src.text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         span = Span(src.path, mark.line + 1, mark.column + 1) if mark else Span(src.path)

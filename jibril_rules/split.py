@@ -43,6 +43,8 @@ def _vals(v: Any) -> tuple[Any, ...]:
 
 def approx_atom(key: AtomKey) -> Approx:
     f, op, v = key
+    if op == "!=":
+        return TOP  # true when the field is absent, so it says nothing about the event kind
     if f == "event.mechanism" and op in ("==", "in"):
         vals = set(_vals(v))
         mask = (FILE_ONLY if "file_access" in vals else 0) | (EXECVE if "execution" in vals else 0)

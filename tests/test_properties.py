@@ -146,7 +146,7 @@ def naive(ev: dict[str, Any], n: A.Node) -> bool:
     return n.value
 
 
-PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROFILE

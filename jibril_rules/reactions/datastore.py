@@ -5,7 +5,7 @@ shared namespace (`ReactionConfig.shared_namespace`) that every recipe can read 
 for cross-recipe correlation. Each statement is its own transaction, so a writer killed
 with SIGKILL leaves either the old or the new value, never a torn one (WAL + synchronous
 NORMAL is crash-safe for process crashes; only power loss may drop the last commits).
-One connection per thread; SQLite's locking plus busy_timeout make parallel reactions safe.
+A small pool of connections; SQLite's locking plus busy_timeout make parallel reactions safe.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 SHARED_PREFIX = "shared:"
@@ -63,28 +66,39 @@ class DataStore:
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, mode=0o700, exist_ok=True)
-        self._local = threading.local()
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        conn = self._conn()
-        conn.executescript(_SCHEMA)
+        with self._use() as conn:
+            conn.executescript(_SCHEMA)
         try:
             os.chmod(path, 0o600)
         except OSError:
             pass
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+    def _new_conn(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0,
+                               check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        with self._lock:
+            self._all.append(conn)
         return conn
+
+    @contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a pooled connection. Helpers run on V8's own (non-Python) threads, whose
+        thread state does not outlive one callback, so thread-local connections would be
+        re-opened on every call: a small pool is both faster and bounded."""
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._new_conn()
+        try:
+            yield conn
+        finally:
+            self._idle.put(conn)
 
     def resolve(self, namespace: str, key: str) -> tuple[str, str]:
         if key.startswith(SHARED_PREFIX):
@@ -92,93 +106,96 @@ class DataStore:
         return namespace, key
 
     # -- key/value -----------------------------------------------------------------
+    _UPSERT = ("INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) "
+               "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")
+
     def set(self, ns: str, key: str, value: str) -> None:
         ns, key = self.resolve(ns, key)
-        self._conn().execute(
-            "INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value", (ns, key, value))
+        with self._use() as conn:
+            conn.execute(self._UPSERT, (ns, key, value))
 
     def get(self, ns: str, key: str) -> str | None:
         ns, key = self.resolve(ns, key)
-        row = self._conn().execute("SELECT value FROM kv WHERE ns = ? AND key = ?",
-                                   (ns, key)).fetchone()
+        with self._use() as conn:
+            row = conn.execute("SELECT value FROM kv WHERE ns = ? AND key = ?",
+                               (ns, key)).fetchone()
         return None if row is None else str(row[0])
 
     def delete(self, ns: str, key: str) -> bool:
         ns, key = self.resolve(ns, key)
-        conn = self._conn()
-        cur = conn.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
-        cur2 = conn.execute("DELETE FROM lists WHERE ns = ? AND key = ?", (ns, key))
-        return (cur.rowcount or 0) + (cur2.rowcount or 0) > 0
+        with self._use() as conn:
+            cur = conn.execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
+            cur2 = conn.execute("DELETE FROM lists WHERE ns = ? AND key = ?", (ns, key))
+            return (cur.rowcount or 0) + (cur2.rowcount or 0) > 0
 
     def incr(self, ns: str, key: str, delta: float) -> float:
         """Atomic read-modify-write: a missing or non-numeric value counts as 0."""
         ns, key = self.resolve(ns, key)
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT value FROM kv WHERE ns = ? AND key = ?",
-                               (ns, key)).fetchone()
+        with self._use() as conn:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                current = float(row[0]) if row is not None else 0.0
-            except ValueError:
-                current = 0.0
-            new = current + delta
-            conn.execute(
-                "INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
-                (ns, key, js_number(new)))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                row = conn.execute("SELECT value FROM kv WHERE ns = ? AND key = ?",
+                                   (ns, key)).fetchone()
+                try:
+                    current = float(row[0]) if row is not None else 0.0
+                except ValueError:
+                    current = 0.0
+                new = current + delta
+                conn.execute(self._UPSERT, (ns, key, js_number(new)))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return new
 
     def clear(self, ns: str) -> None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM kv WHERE ns = ?", (ns,))
-        conn.execute("DELETE FROM lists WHERE ns = ?", (ns,))
-        conn.execute("COMMIT")
+        with self._use() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM kv WHERE ns = ?", (ns,))
+            conn.execute("DELETE FROM lists WHERE ns = ?", (ns,))
+            conn.execute("COMMIT")
 
     def keys(self, ns: str) -> list[str]:
-        rows = self._conn().execute("SELECT key FROM kv WHERE ns = ? ORDER BY key", (ns,))
+        with self._use() as conn:
+            rows = conn.execute("SELECT key FROM kv WHERE ns = ? ORDER BY key", (ns,)).fetchall()
         return [str(r[0]) for r in rows]
 
     def values(self, ns: str) -> list[str]:
-        rows = self._conn().execute("SELECT value FROM kv WHERE ns = ? ORDER BY key", (ns,))
+        with self._use() as conn:
+            rows = conn.execute("SELECT value FROM kv WHERE ns = ? ORDER BY key",
+                                (ns,)).fetchall()
         return [str(r[0]) for r in rows]
 
     def size(self, ns: str) -> int:
-        row = self._conn().execute("SELECT count(*) FROM kv WHERE ns = ?", (ns,)).fetchone()
+        with self._use() as conn:
+            row = conn.execute("SELECT count(*) FROM kv WHERE ns = ?", (ns,)).fetchone()
         return int(row[0])
 
     def has_key(self, ns: str, key: str) -> bool:
         ns, key = self.resolve(ns, key)
-        conn = self._conn()
-        if conn.execute("SELECT 1 FROM kv WHERE ns = ? AND key = ?", (ns, key)).fetchone():
-            return True
-        return conn.execute("SELECT 1 FROM lists WHERE ns = ? AND key = ? LIMIT 1",
-                            (ns, key)).fetchone() is not None
+        with self._use() as conn:
+            if conn.execute("SELECT 1 FROM kv WHERE ns = ? AND key = ?", (ns, key)).fetchone():
+                return True
+            return conn.execute("SELECT 1 FROM lists WHERE ns = ? AND key = ? LIMIT 1",
+                                (ns, key)).fetchone() is not None
 
     def has_value(self, ns: str, value: str) -> bool:
-        return self._conn().execute("SELECT 1 FROM kv WHERE ns = ? AND value = ? LIMIT 1",
-                                    (ns, value)).fetchone() is not None
+        with self._use() as conn:
+            return conn.execute("SELECT 1 FROM kv WHERE ns = ? AND value = ? LIMIT 1",
+                                (ns, value)).fetchone() is not None
 
     # -- lists (stack) --------------------------------------------------------------
-    def push(self, ns: str, key: str, value: str) -> int:
+    def push(self, ns: str, key: str, value: str) -> None:
         ns, key = self.resolve(ns, key) if key else (ns, key)
-        conn = self._conn()
-        conn.execute("INSERT INTO lists (ns, key, value) VALUES (?, ?, ?)", (ns, key, value))
-        row = conn.execute("SELECT count(*) FROM lists WHERE ns = ? AND key = ?",
-                           (ns, key)).fetchone()
-        return int(row[0])
+        with self._use() as conn:
+            conn.execute("INSERT INTO lists (ns, key, value) VALUES (?, ?, ?)", (ns, key, value))
 
     def pop(self, ns: str, key: str) -> str | None:
         ns, key = self.resolve(ns, key) if key else (ns, key)
-        row = self._conn().execute(
-            "DELETE FROM lists WHERE id = (SELECT max(id) FROM lists WHERE ns = ? AND key = ?) "
-            "RETURNING value", (ns, key)).fetchone()
+        with self._use() as conn:
+            row = conn.execute(
+                "DELETE FROM lists WHERE id = (SELECT max(id) FROM lists WHERE ns = ? AND key = ?) "
+                "RETURNING value", (ns, key)).fetchone()
         return None if row is None else str(row[0])
 
     def close(self) -> None:
@@ -189,4 +206,4 @@ class DataStore:
                 except sqlite3.Error:
                     pass
             self._all.clear()
-        self._local = threading.local()
+        self._idle = queue.SimpleQueue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes as ct
 import os
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Any
 
 from ..kernel_tables import KernelModel, KernelTables
@@ -14,6 +14,7 @@ from .flows import DnsCache, FlowBook, flow_json
 from .procs import Clock, ProcessTable
 
 EXECVE = 1 << 14
+MAX_FILES = 65536
 OPEN = 1 << 5
 
 
@@ -42,6 +43,7 @@ class Assembler:
         self.dns = DnsCache()
         self.flows = FlowBook()
         self.fds: dict[tuple[int, int], tuple[str, int]] = {}  # (tgid, fd) -> (path, mask)
+        self.files: OrderedDict[int, tuple[str, int]] = OrderedDict()  # file_id -> same
         self.model = KernelModel(tables or KernelTables())
         self.counts: Counter[str] = Counter()
 
@@ -126,6 +128,10 @@ class Assembler:
             mask = self.model.file_mask(path)  # the exact kernel decision on the real path
         if ev.actions & OPEN and ev.ret >= 0:
             self.fds[(h.tgid, ev.ret)] = (path, mask)
+            if ev.file_id:
+                self.files[ev.file_id] = (path, mask)
+                while len(self.files) > MAX_FILES:
+                    self.files.popitem(last=False)
         if ev.flags & L.F_SILENT or not ev.actions & mask:
             return None
         return self._event(h, "file_access", file=file_json(path, L.actions_of(ev.actions)))
@@ -137,6 +143,7 @@ class Assembler:
             path, mask = self.fds.pop(key, ("", 0))
         else:
             path, mask = self.fds.get(key, ("", 0))
+        path, mask = self.files.get(ev.file_id, (path, mask))  # also right after dup2
         if not path:
             path = _readlink(f"/proc/{h.tgid}/fd/{ev.fd}")
             mask = self.model.file_mask(path) if path else 0

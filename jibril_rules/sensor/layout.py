@@ -71,7 +71,7 @@ class PathKey(ct.Structure):
 class FileEvent(ct.Structure):
     _fields_ = [("h", Hdr), ("actions", ct.c_uint32), ("flags", ct.c_uint32),
                 ("dfd", ct.c_int32), ("ret", ct.c_int32), ("mask", ct.c_uint32),
-                ("_pad", ct.c_uint32), ("pk", PathKey)]
+                ("_pad", ct.c_uint32), ("file_id", ct.c_uint64), ("pk", PathKey)]
 
 
 class ExecEvent(ct.Structure):

@@ -85,7 +85,7 @@ class Sensor:
         self.loader = TableLoader(self.b, os.getpid())
         self.asm.procs.seed()
         report = self.loader.load(self.tables)
-        self.b["events"].open_ring_buffer(self._on_record)
+        self.b[b"events"].open_ring_buffer(self._on_record)
         return report
 
     def close(self) -> None:
@@ -133,7 +133,7 @@ class Sensor:
     def stats(self) -> SensorStats:
         kernel: dict[str, dict[str, int]] = {}
         if self.b is not None:
-            st = self.b["stats"]
+            st = self.b[b"stats"]
             for i, name in enumerate(L.SENSORS):
                 vals = []
                 for k in range(L.NSTATS):

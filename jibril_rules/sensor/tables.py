@@ -42,8 +42,8 @@ class TableLoader:
 
     def _maps(self) -> list[Any]:
         b = self.b
-        return [b["file_exact"], b["file_base"], b["file_prefix"], b["net_rcidr"],
-                b["net_lcidr"], b["net_ports"]]
+        return [b[b"file_exact"], b[b"file_base"], b[b"file_prefix"], b[b"net_rcidr"],
+                b[b"net_lcidr"], b[b"net_ports"]]
 
     def _clear(self, gen: int) -> None:
         for m in self._maps():
@@ -61,7 +61,7 @@ class TableLoader:
         for path, mask in t.file_exact:
             h = L.fnv1a(_path_bytes(path))
             masks[h] = masks.get(h, 0) | mask  # a hash collision merges masks: sound
-        ex = b["file_exact"]
+        ex = b[b"file_exact"]
         for h, mask in masks.items():
             ex[L.HKey(h, g)] = ct.c_uint32(mask)
             n += 1
@@ -69,11 +69,11 @@ class TableLoader:
         for base, mask in t.file_base:
             h = L.fnv1a(_path_bytes(base))
             masks[h] = masks.get(h, 0) | mask
-        bm = b["file_base"]
+        bm = b[b"file_base"]
         for h, mask in masks.items():
             bm[L.HKey(h, g)] = ct.c_uint32(mask)
             n += 1
-        pm = b["file_prefix"]
+        pm = b[b"file_prefix"]
         for prefix, mask in t.file_prefix:
             raw = _path_bytes(prefix)
             if len(raw) > L.PATH_MAX:
@@ -81,7 +81,7 @@ class TableLoader:
                 continue
             pm[L.PathKey(8 * (1 + len(raw)), g, raw)] = ct.c_uint32(mask)
             n += 1
-        for name, cidrs in (("net_rcidr", t.net_remote_cidrs), ("net_lcidr", t.net_local_cidrs)):
+        for name, cidrs in ((b"net_rcidr", t.net_remote_cidrs), (b"net_lcidr", t.net_local_cidrs)):
             m = b[name]
             for c in cidrs:
                 net = ipaddress.ip_network(c, strict=False)
@@ -93,7 +93,7 @@ class TableLoader:
                 ct.memmove(key.addr, raw, len(raw))
                 m[key] = ct.c_uint8(1)
                 n += 1
-        ports = b["net_ports"]
+        ports = b[b"net_ports"]
         for remote, plist in ((1, t.net_remote_ports), (0, t.net_local_ports)):
             for p in plist:
                 ports[L.PortKey(int(p) & 0xFFFF, g, remote)] = ct.c_uint8(1)
@@ -101,7 +101,7 @@ class TableLoader:
         file_tables = bool(t.file_any or t.file_exact or t.file_prefix or t.file_base)
         net_tables = bool(t.net_remote_cidrs or t.net_local_cidrs or t.net_remote_ports
                           or t.net_local_ports)
-        b["cfg"][ct.c_int(g)] = L.Cfg(t.file_any, int(file_tables), int(t.exec_any),
+        b[b"cfg"][ct.c_int(g)] = L.Cfg(t.file_any, int(file_tables), int(t.exec_any),
                                       int(t.net_any), int(net_tables), 0)
         return n, widened
 
@@ -112,7 +112,7 @@ class TableLoader:
         new = 0 if old != 0 else 1
         self._clear(new)
         n, widened = self._fill(t, new)
-        self.b["ctl"][ct.c_int(0)] = L.Ctl(new, self.self_tgid)
+        self.b[b"ctl"][ct.c_int(0)] = L.Ctl(new, self.self_tgid)
         self.gen = new
         if old >= 0:
             time.sleep(GRACE_S)

@@ -1,0 +1,78 @@
+"""Replay throughput at 10/100/1,000 recipes and lint+compile time for 1,000 recipes.
+
+Prints ratios measured side by side in one run. Usage: python bench/bench_compiler.py [--events N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gen import events, recipes_yaml  # noqa: E402
+
+from jibril_rules.bundle import compile_ruleset  # noqa: E402
+from jibril_rules.engine import Engine  # noqa: E402
+from jibril_rules.events import normalize  # noqa: E402
+from jibril_rules.lint import LintOptions, lint_paths  # noqa: E402
+from jibril_rules.ruleset import load_paths  # noqa: E402
+
+
+def build(n: int, tmp: str) -> str:
+    path = os.path.join(tmp, f"r{n}.yaml")
+    with open(path, "w") as f:
+        f.write(recipes_yaml(n))
+    return path
+
+
+def rate(engine: Engine, evs: list[dict], rounds: int = 3) -> tuple[float, int]:
+    best = 0.0
+    hits = 0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        hits = 0
+        for ev in evs:
+            hits += len(engine.process(ev, normalized=True))
+        best = max(best, len(evs) / (time.perf_counter() - t0))
+    return best, hits
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"replay throughput, {a.events} events (pre-parsed; kernel model + tree), one core")
+        rates = {}
+        for n in (10, 100, 1000):
+            path = build(n, tmp)
+            b = compile_ruleset(load_paths([path]))
+            evs = [normalize(e) for e in events(a.events, n)]
+            r_tree, hits = rate(Engine(b, kernel_model=False), evs)
+            r_full, _ = rate(Engine(b), evs)
+            rates[n] = r_full
+            print(f"  {n:5d} recipes: {r_full:10,.0f} events/s with kernel model, {r_tree:10,.0f} tree only, {hits} detections")
+        print(f"  ratio 1000/10 recipes: {rates[1000] / rates[10]:.2f} (target >= 0.8)")
+        raw = [json.dumps(e) for e in events(50_000, 1000)]
+        b = compile_ruleset(load_paths([build(1000, tmp)]))
+        eng = Engine(b)
+        t0 = time.perf_counter()
+        for line in raw:
+            eng.process(json.loads(line))
+        print(f"  end-to-end from JSON lines at 1000 recipes: {len(raw) / (time.perf_counter() - t0):,.0f} events/s")
+        path = build(1000, tmp)
+        t0 = time.perf_counter()
+        _, diags = lint_paths([path], LintOptions(netpolicy=True))
+        t1 = time.perf_counter()
+        compile_ruleset(load_paths([path]))
+        t2 = time.perf_counter()
+        print(f"lint 1000 recipes: {t1 - t0:.2f} s ({len(diags)} diagnostics); compile: {t2 - t1:.2f} s; "
+              f"lint+compile {t2 - t0:.2f} s (target <= 2 s)")
+
+
+if __name__ == "__main__":
+    main()
