@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dfield
 from typing import Union
 
 from .errors import Span
@@ -14,7 +15,7 @@ NOSPAN = Span("<builtin>")
 @dataclass(frozen=True)
 class ListRef:
     name: str
-    span: Span = field(default=NOSPAN, compare=False)
+    span: Span = dfield(default=NOSPAN, compare=False)
 
 
 Scalar = Union[str, int]
@@ -26,25 +27,25 @@ class Cmp:
     field: str
     op: Op
     value: Value
-    span: Span = field(default=NOSPAN, compare=False)
+    span: Span = dfield(default=NOSPAN, compare=False)
 
 
 @dataclass(frozen=True)
 class And:
     items: tuple[Node, ...]
-    span: Span = field(default=NOSPAN, compare=False)
+    span: Span = dfield(default=NOSPAN, compare=False)
 
 
 @dataclass(frozen=True)
 class Or:
     items: tuple[Node, ...]
-    span: Span = field(default=NOSPAN, compare=False)
+    span: Span = dfield(default=NOSPAN, compare=False)
 
 
 @dataclass(frozen=True)
 class Not:
     item: Node
-    span: Span = field(default=NOSPAN, compare=False)
+    span: Span = dfield(default=NOSPAN, compare=False)
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,13 @@ class Ref:
     """A macro name used as a predicate; replaced by the macro's condition when lowering."""
 
     name: str
-    span: Span = field(default=NOSPAN, compare=False)
+    span: Span = dfield(default=NOSPAN, compare=False)
 
 
 @dataclass(frozen=True)
 class Const:
     value: bool
-    span: Span = field(default=NOSPAN, compare=False)
+    span: Span = dfield(default=NOSPAN, compare=False)
 
 
 Node = Union[Cmp, And, Or, Not, Ref, Const]

@@ -74,7 +74,8 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Bundle file to write (e.g. recipes.jbundle).")
 @click.option("--include-disabled", is_flag=True, help="Also compile recipes with enabled: false.")
-def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="One summary line per recipe.")
+def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, verbose: bool) -> None:
     """Compile recipes into one hashed, reproducible bundle."""
     from .bundle import compile_ruleset, write
     from .ruleset import load_paths
@@ -96,12 +97,19 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool) -> 
                f"mask {t.file_any:#x}, network {t.net_any}")
     from .split import approx
     from .tree import _need
-    for r in b.recipes:
-        n_atoms = _count_atoms(r.ir.cond)
-        need = _need(r.ir.cond, list(b.atoms))
-        idx = f"indexed by {need[0]}" if need else "unindexed"
-        kern = len(approx(r.ir.cond, list(b.atoms)).files)
-        click.echo(f"  {r.name}: {n_atoms} residual predicate(s), {idx}, {kern} kernel clause(s)")
+    atoms = list(b.atoms)
+    indexed = 0
+    for i, r in enumerate(b.recipes):
+        need = _need(r.ir.cond, atoms)
+        indexed += need is not None
+        if verbose or i < 20:
+            a = approx(r.ir.cond, atoms)
+            click.echo(f"  {r.name}: {_count_atoms(r.ir.cond)} residual predicate(s), "
+                       f"{'indexed by ' + need[0] if need else 'unindexed'}, "
+                       f"{len(a.files) + len(a.nets)} kernel clause(s)")
+    if len(b.recipes) > 20 and not verbose:
+        click.echo(f"  ... {len(b.recipes) - 20} more (use -v)")
+    click.echo(f"tree: {indexed}/{len(b.recipes)} recipes indexed, {len(atoms)} distinct predicates")
 
 
 def _count_atoms(n: tuple[Any, ...]) -> int:

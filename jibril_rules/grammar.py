@@ -123,7 +123,8 @@ def parse_expr(text: str, pos: PosMap, diags: Collector) -> A.Node | None:
             exp = sorted(_EXPECT_WORDS.get(t, t) for t in e.expected)[:5]
             msg = f"unexpected {got}; expected " + " or ".join(exp)
         elif isinstance(e, UnexpectedCharacters):
-            msg = f"unexpected character {text[e.pos_in_stream]!r}" if e.pos_in_stream < len(text) else "unexpected end"
+            at = e.pos_in_stream or 0
+            msg = f"unexpected character {text[at]!r}" if at < len(text) else "unexpected end"
         elif isinstance(e, UnexpectedEOF):
             msg = "expression ends too early"
         else:

@@ -68,24 +68,33 @@ class KernelTables:
 
 
 class KernelModel:
-    """Python evaluation of KernelTables, exactly what bpf/jibril.bpf.c computes."""
+    """Python evaluation of KernelTables, exactly what bpf/jibril.bpf.c computes.
+
+    Lookups are hash probes per distinct prefix length, like an LPM trie: the cost does not
+    grow with the number of entries.
+    """
 
     def __init__(self, t: KernelTables) -> None:
         self.t = t
         self._exact = dict(t.file_exact)
         self._base = dict(t.file_base)
-        self._prefix = sorted(t.file_prefix, key=lambda e: -len(e[0]))
-        self._rnets = [ipaddress.ip_network(c) for c in t.net_remote_cidrs]
-        self._lnets = [ipaddress.ip_network(c) for c in t.net_local_cidrs]
+        self._prefix = dict(t.file_prefix)
+        self._plens = sorted({len(p) for p in self._prefix}, reverse=True)
+        self._rnets = _net_index(t.net_remote_cidrs)
+        self._lnets = _net_index(t.net_local_cidrs)
         self._rports = set(t.net_remote_ports)
         self._lports = set(t.net_local_ports)
 
     def file_mask(self, path: str) -> int:
-        m = self.t.file_any | self._exact.get(path, 0) | self._base.get(os.path.basename(path), 0)
-        for prefix, pm in self._prefix:  # longest first: its mask holds the shorter ones
-            if path.startswith(prefix):
-                m |= pm
-                break
+        m = self.t.file_any | self._exact.get(path, 0)
+        if self._base:
+            m |= self._base.get(path[path.rfind("/") + 1:], 0)
+        n = len(path)
+        for ln in self._plens:  # longest first: its mask holds the shorter ones
+            if ln <= n:
+                pm = self._prefix.get(path[:ln])
+                if pm is not None:
+                    return m | pm
         return m
 
     def passes_file(self, path: str, action: str) -> bool:
@@ -95,33 +104,58 @@ class KernelModel:
         t = self.t
         if t.net_any or rport in self._rports or lport in self._lports:
             return True
-        return _in_any(remote, self._rnets) or _in_any(local, self._lnets)
+        return _in_index(remote, self._rnets) or _in_index(local, self._lnets)
 
     def passes(self, event: dict[str, Any]) -> bool:
         """True when the kernel would ship this raw event to userspace."""
         flow = event.get("flow")
         if isinstance(flow, dict):
             loc, rem = flow.get("local") or {}, flow.get("remote") or {}
-            return self.passes_flow(str(loc.get("address", "")), int(loc.get("port") or 0),
-                                    str(rem.get("address", "")), int(rem.get("port") or 0))
+            return self.passes_flow(str(loc.get("address", "")), _port(loc.get("port")),
+                                    str(rem.get("address", "")), _port(rem.get("port")))
         f = event.get("file")
         if not isinstance(f, dict):
             return True
         actions = f.get("actions") or []
         if isinstance(actions, str):
             actions = [a for a in actions.split("|") if a]
-        path = str(f.get("file", ""))
         if "execve" in actions and self.t.exec_any:
             return True
-        mask = self.file_mask(path)
-        return any(mask >> FILE_ACTION_BIT[a] & 1 for a in actions if a in FILE_ACTION_BIT)
+        mask = self.file_mask(str(f.get("file", "")))
+        for a in actions:
+            bit = FILE_ACTION_BIT.get(a)
+            if bit is not None and mask >> bit & 1:
+                return True
+        return False
 
 
-def _in_any(addr: str, nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    if not nets or not addr:
+NetIndex = list[tuple[int, int, set[int]]]  # (version, prefix length, network ints)
+
+
+def _net_index(cidrs: tuple[str, ...]) -> NetIndex:
+    groups: dict[tuple[int, int], set[int]] = {}
+    for c in cidrs:
+        n = ipaddress.ip_network(c, strict=False)
+        groups.setdefault((n.version, n.prefixlen), set()).add(int(n.network_address))
+    return [(v, plen, nets) for (v, plen), nets in sorted(groups.items())]
+
+
+def _in_index(addr: str, index: NetIndex) -> bool:
+    if not index or not addr:
         return False
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
         return False
-    return any(ip.version == n.version and ip in n for n in nets)
+    value, bits = int(ip), ip.max_prefixlen
+    for version, plen, nets in index:
+        if version == ip.version and (value >> (bits - plen) << (bits - plen)) in nets:
+            return True
+    return False
+
+
+def _port(v: Any) -> int:
+    try:
+        return int(v or 0)
+    except (TypeError, ValueError):
+        return 0

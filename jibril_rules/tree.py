@@ -39,8 +39,12 @@ def _need(n: IRNode, atoms: list[AtomKey]) -> Need | None:
                 return ("file.prefix", frozenset({pre[: pre.rfind("/") + 1]}))
         return None
     if tag == "&":
-        needs = [x for k in n[1] if (x := _need(k, atoms)) is not None]
-        return min(needs, key=lambda x: INDEX_FIELDS.index(x[0])) if needs else None
+        found: list[Need] = []
+        for k in n[1]:
+            x = _need(k, atoms)
+            if x is not None:
+                found.append(x)
+        return min(found, key=lambda x: INDEX_FIELDS.index(x[0])) if found else None
     if tag == "|":
         needs = [_need(k, atoms) for k in n[1]]
         if needs and all(x is not None for x in needs) and len({x[0] for x in needs if x}) == 1:
@@ -56,7 +60,7 @@ def _mechs(n: IRNode, atoms: list[AtomKey]) -> frozenset[str]:
     if tag == "a":
         f, op, v = atoms[n[1]]
         if f == "event.mechanism" and op in ("==", "in"):
-            return frozenset(v if isinstance(v, tuple) else (v,)) & frozenset(MECHS)
+            return frozenset(str(x) for x in (v if isinstance(v, tuple) else (v,))) & frozenset(MECHS)
     if tag == "&":
         out = frozenset(MECHS)
         for k in n[1]:
