@@ -88,21 +88,25 @@ class Killer:
                 raise KillRefused(f"refusing to kill pid {pid}: protected process {name!r}")
 
     def kill(self, pid: int, dry_run: bool = False) -> int:
-        """0 killed (or would be, in dry run), 1 already gone; raises KillRefused."""
+        """0 killed (or would be, in dry run), 1 already gone; raises KillRefused.
+
+        In a dry run a pid that is gone still counts as "would be killed": replaying a
+        recording must show the intended action, not today's process table.
+        """
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
             # still apply the static rules so that refusals are reported as refusals
             if pid < self.min_pid or pid in self.agent_pids() or pid in self.protected_pids:
                 self.check(pid)
-            return 1
+            return 0 if dry_run else 1
         except OSError as exc:
             raise KillRefused(f"pid {pid}: {exc.strerror or exc}") from None
         try:
             try:
                 self.check(pid)
             except ProcessGone:
-                return 1
+                return 0 if dry_run else 1
             if dry_run:
                 return 0
             try:
