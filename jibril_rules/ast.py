@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from dataclasses import field as dfield
 from typing import Union
@@ -19,7 +20,7 @@ class ListRef:
 
 
 Scalar = Union[str, int]
-Value = Union[str, int, tuple[Union[str, int, ListRef], ...], None]
+Value = Union[str, int, tuple[str | int | ListRef, ...], None]
 
 
 @dataclass(frozen=True)
@@ -92,5 +93,5 @@ def _value(v: Value) -> str:
     if isinstance(v, tuple):
         return "(" + ", ".join(_value(x) if not isinstance(x, ListRef) else x.name for x in v) + ")"
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(v, ensure_ascii=False)
     return str(v)

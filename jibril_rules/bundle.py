@@ -91,7 +91,7 @@ def compile_ruleset(rs: Ruleset, include_disabled: bool = False) -> Bundle:
     tables = build_tables(irs, table.atoms, diags, [r.span for r in active])
     tree = build_tree(irs, table.atoms)
     recipes = []
-    for r, ir in zip(active, irs):
+    for r, ir in zip(active, irs, strict=True):
         reactions = tuple({"format": x.format, "code": x.code, "code_line": x.code_line,
                            "code_col": x.code_col, "timeout_ms": x.timeout_ms,
                            "memory_mb": x.memory_mb} for x in r.reactions)

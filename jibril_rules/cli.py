@@ -51,7 +51,14 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
          output: str | None) -> None:
     """Check recipes; print every problem with file:line:column."""
     from .config import load_config
-    from .lint import LintOptions, format_github, format_human, format_json, format_sarif, lint_paths
+    from .lint import (
+        LintOptions,
+        format_github,
+        format_human,
+        format_json,
+        format_sarif,
+        lint_paths,
+    )
     with _user_errors():
         cfg = load_config(config_path)
     np = cfg.netpolicy if netpolicy is None else netpolicy

@@ -30,12 +30,25 @@ def parser() -> Lark:
 
 
 def _unquote(tok: str) -> str:
-    if tok.startswith("'"):
-        tok = '"' + tok[1:-1].replace('\\"', '"').replace('"', '\\"') + '"'
+    """JSON escapes in either quote style; \\' and \\" are the quotes themselves."""
+    body = tok[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body) and body[i + 1] in "'\"":
+            out.append("\\\"" if body[i + 1] == '"' else "'")
+            i += 2
+            continue
+        out.append('\\"' if c == '"' else c)
+        if c == "\\" and i + 1 < len(body):
+            out.append(body[i + 1])
+            i += 1
+        i += 1
     try:
-        return str(json.loads(tok))
+        return str(json.loads('"' + "".join(out) + '"'))
     except json.JSONDecodeError:
-        return tok[1:-1]
+        return body
 
 
 class _ToAst(Transformer[Token, A.Node]):
@@ -105,6 +118,7 @@ _EXPECT_WORDS = {
     "STRING": "a quoted string", "NUMBER": "a number", "NAME": "a list or macro name",
     "_AND": "'and'", "_OR": "'or'", "_IN": "'in'", "_EXISTS": "'exists'", "RPAR": "')'",
     "LPAR": "'('", "_NOT": "'not'", "$END": "end of expression", "COMMA": "','",
+    "_TRUE": "'true'", "_FALSE": "'false'", "LSQB": "'['", "RSQB": "']'",
 }
 
 
@@ -138,6 +152,11 @@ def parse_expr(text: str, pos: PosMap, diags: Collector) -> A.Node | None:
     try:
         return _ToAst(pos).transform(tree)
     except Exception as e:  # noqa: BLE001 - VisitError wraps e.g. a bad number
-        diags.add("JR040", f"invalid expression: {getattr(e, 'orig_exc', e)}", pos(1, 1),
-                  "check the values in the expression")
+        inner = getattr(e, "orig_exc", e)
+        if isinstance(inner, RecursionError):
+            diags.add("JR040", "expression nested too deeply", pos(1, 1),
+                      "use fewer parentheses or 'not's; split it into macros")
+        else:
+            diags.add("JR040", f"invalid expression: {inner}", pos(1, 1),
+                      "check the values in the expression")
         return None

@@ -6,7 +6,7 @@ Node encoding (JSON-friendly tuples): ("T",) ("F",) ("a", id) ("n", id) ("&", ki
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from . import ast as A
 from .ops import Op
@@ -15,7 +15,7 @@ from .recipe import Recipe
 IRNode = tuple[Any, ...]
 TRUE: IRNode = ("T",)
 FALSE: IRNode = ("F",)
-AtomKey = tuple[str, str, Union[str, int, tuple[Union[str, int], ...], None]]
+AtomKey = tuple[str, str, str | int | tuple[str | int, ...] | None]
 
 
 @dataclass(frozen=True)

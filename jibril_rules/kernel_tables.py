@@ -7,7 +7,6 @@ agree by construction (tests/test_sensor_* check the C side against this).
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from typing import Any
 

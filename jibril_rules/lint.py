@@ -41,10 +41,11 @@ def check_reactions(r: Recipe, opts: LintOptions, diags: Collector) -> None:
         issues = check_js(rx.code) if rx.format == "js" else check_shell(rx.code)
         masked = js_mask(rx.code) if rx.format == "js" else rx.code
         mlines = masked.splitlines()
+        n_lines = max(len(rx.code.rstrip("\n").splitlines()), 1)
         for it in issues:
             if rx.format == "js" and _code_for("js", it.message) == "JR062" and not _is_code(mlines, it.line, it.column):
                 continue  # a name inside a string, comment or regex literal is no call
-            line = rx.code_line + max(it.line, 1) - 1
+            line = rx.code_line + min(max(it.line, 1), n_lines) - 1
             col = rx.code_col + max(it.column, 1) - 1
             code = _code_for(rx.format, it.message)
             sev = Severity.WARNING if getattr(it, "severity", "error") == "warning" else Severity.ERROR

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from . import ast as A
@@ -94,7 +93,8 @@ class Lowerer:
 
     def recipe(self, e: LMap) -> Recipe:
         conds: list[A.Node] = []
-        sp: Callable[[str], Span] = lambda k: span_of(e, k)
+        def sp(k: str) -> Span:
+            return span_of(e, k)
         mech = str(e["mechanism"])
         conds.append(A.Cmp("event.mechanism", Op.IN, MECH_GATE[mech], sp("mechanism")))
         conds.extend(self._files(e))

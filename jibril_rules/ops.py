@@ -24,7 +24,7 @@ class Op(str, Enum):
     EXISTS = "exists"
 
 
-S, I, IP = FType.STR, FType.INT, FType.IP
+S, N, IP = FType.STR, FType.INT, FType.IP
 
 
 @dataclass(frozen=True)
@@ -36,19 +36,19 @@ class OpInfo:
 
 
 OPS: dict[Op, OpInfo] = {
-    Op.EQ: OpInfo(Op.EQ, frozenset({S, I, IP}), "scalar", "equal"),
-    Op.NE: OpInfo(Op.NE, frozenset({S, I, IP}), "scalar", "not equal"),
-    Op.LT: OpInfo(Op.LT, frozenset({I}), "scalar", "less than"),
-    Op.LE: OpInfo(Op.LE, frozenset({I}), "scalar", "less or equal"),
-    Op.GT: OpInfo(Op.GT, frozenset({I}), "scalar", "greater than"),
-    Op.GE: OpInfo(Op.GE, frozenset({I}), "scalar", "greater or equal"),
-    Op.IN: OpInfo(Op.IN, frozenset({S, I, IP}), "list",
+    Op.EQ: OpInfo(Op.EQ, frozenset({S, N, IP}), "scalar", "equal"),
+    Op.NE: OpInfo(Op.NE, frozenset({S, N, IP}), "scalar", "not equal"),
+    Op.LT: OpInfo(Op.LT, frozenset({N}), "scalar", "less than"),
+    Op.LE: OpInfo(Op.LE, frozenset({N}), "scalar", "less or equal"),
+    Op.GT: OpInfo(Op.GT, frozenset({N}), "scalar", "greater than"),
+    Op.GE: OpInfo(Op.GE, frozenset({N}), "scalar", "greater or equal"),
+    Op.IN: OpInfo(Op.IN, frozenset({S, N, IP}), "list",
                   "one of the listed values (for ip fields: addresses or CIDRs)"),
     Op.STARTSWITH: OpInfo(Op.STARTSWITH, frozenset({S}), "string", "string prefix"),
     Op.ENDSWITH: OpInfo(Op.ENDSWITH, frozenset({S}), "string", "string suffix"),
-    Op.CONTAINS: OpInfo(Op.CONTAINS, frozenset({S, I}), "scalar",
+    Op.CONTAINS: OpInfo(Op.CONTAINS, frozenset({S, N}), "scalar",
                         "substring (strings) or element (lists)"),
     Op.GLOB: OpInfo(Op.GLOB, frozenset({S}), "string", "shell glob (fnmatch, * crosses /)"),
     Op.REGEX: OpInfo(Op.REGEX, frozenset({S}), "string", "regular expression search (Python re)"),
-    Op.EXISTS: OpInfo(Op.EXISTS, frozenset({S, I, IP}), "none", "the field is present and non-empty"),
+    Op.EXISTS: OpInfo(Op.EXISTS, frozenset({S, N, IP}), "none", "the field is present and non-empty"),
 }

@@ -77,6 +77,12 @@ def load_paths(paths: list[str]) -> Ruleset:
     env = Env()
     checker = Checker(env, diags)
     _collect_names(entries, env, diags)
+    try:
+        checker.check_macros()
+    except RecursionError:
+        diags.add("JR044", "macros refer to each other too deeply (more than ~900 levels)",
+                  Span(files[0] if files else "<input>"), "flatten the chain of macros")
+        return Ruleset((), tuple(diags.items), sources)
     recipes: list[Recipe] = []
     seen: dict[str, Span] = {}
     extra: dict[str, list[tuple[Exception_, LMap]]] = {}
@@ -102,8 +108,13 @@ def load_paths(paths: list[str]) -> Ruleset:
                           span_of(e, "recipe"), "check the recipe name")
     for r in recipes:
         excs = r.exceptions + tuple(x for x, _ in extra.get(r.name, []))
-        cond = checker.resolve(r.condition)
-        excs = tuple(Exception_(x.name, checker.resolve(x.condition), x.span) for x in excs)
+        try:
+            cond = checker.resolve(r.condition)
+            excs = tuple(Exception_(x.name, checker.resolve(x.condition), x.span) for x in excs)
+        except RecursionError:
+            diags.add("JR044", f"recipe '{r.name}' nests macros too deeply", r.span,
+                      "flatten the chain of macros")
+            continue
         out.append(Recipe(r.kind, r.name, r.mechanism, cond, excs, r.reactions, r.times,
                           r.enabled, r.mode, r.meta, r.span))
     return Ruleset(tuple(out), tuple(diags.items), sources)

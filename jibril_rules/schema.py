@@ -6,7 +6,8 @@ import difflib
 import functools
 from typing import Any
 
-from cerberus import Validator, errors as cerr
+from cerberus import Validator
+from cerberus import errors as cerr
 
 from .errors import Collector
 from .source import LList, LMap, key_span, span_of

@@ -111,6 +111,30 @@ class _Converter:
         return m
 
 
+def _expanded_size(root: yaml.Node) -> yaml.Node | None:
+    """The node whose alias expansion exceeds MAX_NODES, counted over shared nodes once."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            kids = [n for kv in node.value for n in kv]
+        if not done:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+            continue
+        total = 1 + sum(sizes.get(id(k), 1) for k in kids)
+        sizes[id(node)] = total
+        if total > MAX_NODES:
+            return node
+    return None
+
+
 def read_source(path: str, diags: Collector) -> SourceFile | None:
     """Read a file as UTF-8 text, or add a located diagnostic and return None."""
     p = Path(path)
@@ -192,10 +216,22 @@ def load_yaml(src: SourceFile, diags: Collector) -> Any:
     except RecursionError:
         diags.add("JR004", "nesting too deep to parse", Span(src.path), "flatten the document")
         return None
+    except yaml.reader.ReaderError as e:
+        before = src.text[: e.position]
+        line, col = before.count("\n") + 1, e.position - (before.rfind("\n") + 1) + 1
+        what = f"character {e.character!r}" if isinstance(e.character, str) else "byte"
+        diags.add("JR001", f"{what} is not allowed in YAML", Span(src.path, line, col),
+                  "remove the control character")
+        return None
     except yaml.YAMLError as e:
         diags.add("JR001", f"YAML error: {e}", Span(src.path), "fix the YAML syntax")
         return None
     if node is None:
+        return None
+    big = _expanded_size(node)
+    if big is not None:
+        diags.add("JR003", f"more than {MAX_NODES} YAML nodes after alias expansion",
+                  _span(src.path, big), "remove YAML anchors/aliases")
         return None
     try:
         return _Converter(src.path).convert(node)

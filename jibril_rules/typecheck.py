@@ -22,7 +22,7 @@ class Env:
 class Checker:
     def __init__(self, env: Env, diags: Collector) -> None:
         self.env, self.diags = env, diags
-        self._regex_seen: set[tuple[str, Span]] = set()
+        self._macros: dict[str, A.Node] = {}  # resolved bodies: each macro is checked once
 
     def resolve(self, n: A.Node, stack: tuple[str, ...] = ()) -> A.Node:
         """Return the node with macros inlined and lists expanded; report unknown names."""
@@ -37,6 +37,9 @@ class Checker:
                 self.diags.add("JR044", f"macro '{n.name}' refers to itself ({' -> '.join(stack + (n.name,))})",
                                n.span, "break the cycle between these macros")
                 return A.FALSE
+            done = self._macros.get(n.name)
+            if done is not None:
+                return done
             m = self.env.macros.get(n.name)
             if m is None:
                 near = difflib.get_close_matches(n.name, list(self.env.macros), n=1)
@@ -44,10 +47,17 @@ class Checker:
                                f"did you mean '{near[0]}'?" if near else
                                "define it with '- macro: NAME' and 'condition:'")
                 return A.FALSE
-            return self.resolve(m[0], stack + (n.name,))
+            body = self.resolve(m[0], stack + (n.name,))
+            self._macros[n.name] = body
+            return body
         if isinstance(n, A.Cmp):
             return self.check_cmp(n)
         return n
+
+    def check_macros(self) -> None:
+        """Check every macro, used or not, so an unused macro's errors still show in lint."""
+        for name, (_, span) in self.env.macros.items():
+            self.resolve(A.Ref(name, span))
 
     def _expand(self, n: A.Cmp) -> A.Cmp:
         if not isinstance(n.value, tuple):
@@ -95,8 +105,9 @@ class Checker:
         if n.op is Op.REGEX and isinstance(n.value, str):
             problem = check_regex(n.value)
             if problem:
-                self.diags.add(problem[0], problem[1], n.span,
-                               "use a simpler pattern, e.g. avoid nesting + or * inside a repeated group")
+                hint = ("use a simpler pattern, e.g. avoid nesting + or * inside a repeated group"
+                        if problem[0] == "JR031" else "fix the regular expression syntax")
+                self.diags.add(problem[0], problem[1], n.span, hint)
                 return A.FALSE
         if n.op is Op.IN and not isinstance(n.value, tuple):
             return A.Cmp(n.field, n.op, (n.value,) if n.value is not None else (), n.span)

@@ -108,9 +108,6 @@ def test_values() -> None:
     assert node == _cmp("process.exe", Op.EQ, 'a "b"')
 
 
-@pytest.mark.xfail(strict=True, reason="_unquote rewrites a single-quoted string for json.loads, "
-                   "which rejects the escape \\' and falls back to the raw text: the backslash "
-                   "stays in the value ('it\\'s' gives it\\'s, not it's)")
 def test_single_quoted_escape() -> None:
     node, diags = parse("process.cmd == 'it\\'s'")
     assert not diags.items
@@ -146,9 +143,6 @@ def test_expected_words_are_readable() -> None:
         assert "__ANON" not in d.message and "$END" not in d.message, d.message
 
 
-@pytest.mark.xfail(strict=True, reason="_EXPECT_WORDS has no entries for _TRUE/_FALSE/LSQB, so "
-                   "the raw terminal names leak into the message (\"expected '(' or 'not' or "
-                   "_FALSE or _TRUE or a field name\")")
 def test_expected_words_cover_every_terminal() -> None:
     for text in ("", "process.pid > 1 and", "not"):
         _, diags = parse(text)

@@ -76,7 +76,7 @@ class Agent:
         from ..reactions import ReactionSpec, RecipeRef
         specs = [ReactionSpec(r["format"], r["code"], i) for i, r in enumerate(d.reactions)]
         ref = RecipeRef(d.recipe.kind, d.recipe_name, mode=getattr(d.recipe, "mode", None))
-        if not self.runtime.submit(ref, specs, d.event):
+        if self.runtime is not None and not self.runtime.submit(ref, specs, d.event):
             self.reaction_rejects += 1
 
     # -- control -----------------------------------------------------------------------
