@@ -34,43 +34,47 @@ _WHAT_FIELDS: dict[str, tuple[str, ...]] = {
 def expr_pos(src: SourceFile | None, entry: LMap, key: str) -> PosMap:
     """Map (line, col) inside an expression string back to the YAML file.
 
-    The string is laid over its source lines (block, folded, quoted or plain), each line
-    contributing its length plus one joining character; exact for `|`, close for the rest.
+    The parsed string is aligned with the raw scalar character by character (a short
+    look-ahead skips indentation, quotes, escapes and folding), so positions stay exact for
+    plain, quoted, literal and folded scalars alike.
     """
     start = span_of(entry, key)
+    if src is None:
+        return lambda line, col: start
     style = entry.value_styles.get(key) if isinstance(entry, LMap) else None
     text = str(entry.get(key, ""))
-    segs: list[tuple[int, int, int]] = []  # (file line, file col, length)
-    lines = src.lines if src is not None else ()
+    lines = src.lines
+    raw_start = sum(len(ln) + 1 for ln in lines[: start.line - 1]) + start.col - 1
     if style in ("|", ">"):
-        indent = None
-        for no in range(start.line, len(lines)):
-            ln = lines[no]
-            if not ln.strip():
-                segs.append((no + 1, 1, 0))
-                continue
-            ind = len(ln) - len(ln.lstrip())
-            if indent is None:
-                indent = ind
-            if ind < indent:
-                break
-            segs.append((no + 1, indent + 1, len(ln) - indent))
-    else:
-        quote = 1 if style in ("'", '"') else 0
-        first = lines[start.line - 1] if 0 < start.line <= len(lines) else ""
-        segs.append((start.line, start.col + quote, max(len(first) - start.col - quote + 1, 0)))
-        for no in range(start.line, min(len(lines), start.line + text.count("\n") + 200)):
-            ln = lines[no]
-            segs.append((no + 1, len(ln) - len(ln.lstrip()) + 1, len(ln.strip())))
+        nl = src.text.find("\n", raw_start)
+        raw_start = len(src.text) if nl < 0 else nl + 1
+    elif style in ("'", '"'):
+        raw_start += 1
+    cache: list[list[int]] = []
+
+    def offsets() -> list[int]:
+        if not cache:
+            raw = src.text
+            out, i = [], raw_start
+            for ch in text:
+                j = raw.find(ch, i, i + 16)
+                if j < 0:
+                    out.append(i)
+                else:
+                    out.append(j)
+                    i = j + 1
+            out.append(i)
+            cache.append(out)
+        return cache[0]
+
     text_lines = text.split("\n")
 
     def pos(line: int, col: int) -> Span:
-        off = sum(len(t) + 1 for t in text_lines[: line - 1]) + col - 1
-        for fl, fc, n in segs:
-            if off <= n:
-                return Span(start.file, fl, fc + off)
-            off -= n + 1
-        return start
+        k = sum(len(t) + 1 for t in text_lines[: line - 1]) + col - 1
+        offs = offsets()
+        r = offs[min(max(k, 0), len(offs) - 1)]
+        before = src.text[:r]
+        return Span(start.file, before.count("\n") + 1, r - (before.rfind("\n") + 1) + 1)
     return pos
 
 

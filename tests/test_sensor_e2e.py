@@ -167,7 +167,13 @@ def test_netns_connection_then_netblockip(tmp_path: Path, netns: str) -> None:
         orig(ev)
     agent.sensor.on_event = spy
     try:
-        assert _connect_from_ns(netns, port), "first connection must succeed"
+        ok = False
+        for _ in range(5):  # the veth link may take a moment to come up
+            ok = _connect_from_ns(netns, port)
+            if ok:
+                break
+            time.sleep(0.5)
+        assert ok, "first connection must succeed"
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and agent.matches == 0:
             time.sleep(0.05)

@@ -227,9 +227,10 @@ def test_reload_swap_misses_nothing(live: Live, tmp_path: Path) -> None:
     t2 = KernelTables(file_prefix=((f"{d}/", action_mask(["open", "write"])),),
                       file_base=(("other", 1),))
     live.use(t1)
-    n = 3000  # our own tgid is excluded from events: the opens come from a child
-    script = f"for i in $(seq 0 {n - 1}); do : > {d}/f$i; done"
-    child = subprocess.Popen(["/bin/sh", "-c", script])
+    n = 1500  # our own tgid is excluded from events: the opens come from a child
+    code = ("import sys, time\nfor i in range(int(sys.argv[2])):\n"
+            "    open(f'{sys.argv[1]}/f{i}', 'w').close()\n    time.sleep(0.0005)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(d), str(n)])
     swaps = 0
     while child.poll() is None:
         live.sensor.reload(t2 if swaps % 2 == 0 else t1)
