@@ -185,8 +185,14 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     b = _load(source)
     printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
     engine = Engine(b, kernel_model=not no_kernel_model)
+    settings = dict(cfg.reactions)
+    scratch = None
+    if dry_run:  # a rehearsal: temp dirs and data-store writes go to a scratch folder
+        import tempfile
+        scratch = tempfile.TemporaryDirectory(prefix="jibril-dry-run-")
+        settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
     runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
-        _runtime(cfg.reactions, "monitor" if dry_run else "enforce" if enforce else None)
+        _runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
     n_det = 0
@@ -203,6 +209,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
             p.close()
         if runtime is not None:
             runtime.close()
+        if scratch is not None:
+            scratch.cleanup()
     s = engine.stats
     dt = time.perf_counter() - t0
     click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "

@@ -30,5 +30,10 @@ if [ "$(id -u)" = 0 ] && [ ! -e "$kdir/build" ]; then
   fi
 fi
 
+# bcc attaches tracepoints through tracefs; some machines do not mount it.
+if [ "$(id -u)" = 0 ] && [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null && echo "setup: mounted tracefs" || true
+fi
+
 python3 -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E "^(WARNING|DEPRECATION)" || true
 python3 -c "import jibril_rules" && echo "setup: ok"

@@ -98,11 +98,25 @@ class Agent:
         rep = self.sensor.reload(b.tables)
         self.engine.reload(b)
         self.bundle = b
+        self.warm()
+        release_memory()
         self._say(f"jibril: reloaded bundle {str(b.hash)[:12]} ({len(b.recipes)} recipes, "
                   f"{rep.entries} kernel entries, generation {rep.gen}, {rep.seconds * 1e3:.1f} ms)")
 
+    def warm(self) -> None:
+        """Compile every reaction before the first event, so the first kill pays no cold start."""
+        if self.runtime is None:
+            return
+        from ..reactions import ReactionSpec, RecipeRef
+        for r in self.bundle.recipes:
+            if r.reactions:
+                specs = [ReactionSpec(x["format"], x["code"], i) for i, x in enumerate(r.reactions)]
+                self.runtime.warm(RecipeRef(r.kind, r.name, mode=r.mode), specs)
+
     def start(self) -> None:
         rep = self.sensor.start()
+        self.warm()
+        release_memory()
         n = self.sensor.b.num_open_tracepoints()
         self._last = self.sensor.stats()
         self.out.write(f"jibril: ready: {n} tracepoints attached, {len(self.bundle.recipes)} "
@@ -167,3 +181,14 @@ class Agent:
             p.close()
         if self.runtime is not None:
             self.runtime.close()
+
+
+def release_memory() -> None:
+    """Give back the heap clang/LLVM used to build the BPF program (glibc keeps it otherwise)."""
+    import gc
+    gc.collect()
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
