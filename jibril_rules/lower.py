@@ -43,8 +43,7 @@ def expr_pos(src: SourceFile | None, entry: LMap, key: str) -> PosMap:
         return lambda line, col: start
     style = entry.value_styles.get(key) if isinstance(entry, LMap) else None
     text = str(entry.get(key, ""))
-    lines = src.lines
-    raw_start = sum(len(ln) + 1 for ln in lines[: start.line - 1]) + start.col - 1
+    raw_start = src.offset(start.line, start.col)
     if style in ("|", ">"):
         nl = src.text.find("\n", raw_start)
         raw_start = len(src.text) if nl < 0 else nl + 1
@@ -72,9 +71,8 @@ def expr_pos(src: SourceFile | None, entry: LMap, key: str) -> PosMap:
     def pos(line: int, col: int) -> Span:
         k = sum(len(t) + 1 for t in text_lines[: line - 1]) + col - 1
         offs = offsets()
-        r = offs[min(max(k, 0), len(offs) - 1)]
-        before = src.text[:r]
-        return Span(start.file, before.count("\n") + 1, r - (before.rfind("\n") + 1) + 1)
+        line_no, col_no = src.position(offs[min(max(k, 0), len(offs) - 1)])
+        return Span(start.file, line_no, col_no)
     return pos
 
 

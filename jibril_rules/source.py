@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,26 @@ class SourceFile:
     path: str
     text: str
     lines: tuple[str, ...]
+
+    @functools.cached_property
+    def line_starts(self) -> tuple[int, ...]:
+        """Character offset of each line's start (1-based line N starts at [N - 1])."""
+        out, pos = [], 0
+        for ln in self.lines:
+            out.append(pos)
+            pos += len(ln) + 1
+        return tuple(out)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """(line, column), 1-based, of a character offset."""
+        i = bisect.bisect_right(self.line_starts, offset) - 1
+        i = max(i, 0)
+        return i + 1, offset - (self.line_starts[i] if self.line_starts else 0) + 1
+
+    def offset(self, line: int, col: int) -> int:
+        starts = self.line_starts
+        base = starts[line - 1] if 0 < line <= len(starts) else len(self.text)
+        return base + col - 1
 
 
 _LOADER = yaml.SafeLoader("")

@@ -129,22 +129,20 @@ def test_reload_changed_bundle_misses_nothing(tmp_path: Path) -> None:
 """)
     from jibril_rules.bundle import load_any
     agent, th, col = _start([a])
-    n = 3000
+    stop_file = tmp_path / "stop"
     try:
-        stop = threading.Event()
-
-        def churn() -> None:
-            sh(f"cd '{d}' && i=0; while [ $i -lt {n} ]; do : > f$i; i=$((i+1)); done")
-            stop.set()
-        w = threading.Thread(target=churn)
-        w.start()
-        time.sleep(0.05)
-        agent.reload(load_any([b]))  # swap while files are being created
-        swapped_during_churn = not stop.is_set()
-        w.join()
+        # create f0, f1, ... until told to stop; the swap happens in the middle
+        w = subprocess.Popen(["/bin/sh", "-c", f"cd '{d}' && i=0; while [ ! -e '{stop_file}' ]; "
+                              "do : > f$i; i=$((i+1)); done"])
+        time.sleep(0.3)
+        agent.reload(load_any([b]))
+        time.sleep(0.3)
+        stop_file.touch()
+        assert w.wait(timeout=30) == 0
+        n = len(list(d.glob("f*")))
         sh(f": > '{d}/late.txt'")
         assert _wait(lambda: len({e["file"]["file"] for e in col.named("always_watched")}) >= n
-                     and col.named("added_by_reload"))
+                     and col.named("added_by_reload"), timeout=10)
     finally:
         agent.stop()
         th.join(10)
@@ -152,4 +150,4 @@ def test_reload_changed_bundle_misses_nothing(tmp_path: Path) -> None:
     missing = [i for i in range(n) if str(d / f"f{i}") not in files]
     assert not missing, f"missed during the swap: {missing[:10]}"
     assert col.named("added_by_reload")
-    assert swapped_during_churn, "the workload ended before the swap; make it longer"
+    assert n > 100, "the workload was too short to overlap the swap"
