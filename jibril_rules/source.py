@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,14 @@ class LStr(str):
     style: str | None
 
 
+_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """Lines as YAML counts them (CRLF, CR, LF, NEL, LS, PS)."""
+    return tuple(_BREAK.split(text))
+
+
 @dataclass(frozen=True)
 class SourceFile:
     path: str
@@ -48,12 +57,11 @@ class SourceFile:
 
     @functools.cached_property
     def line_starts(self) -> tuple[int, ...]:
-        """Character offset of each line's start (1-based line N starts at [N - 1])."""
-        out, pos = [], 0
-        for ln in self.lines:
-            out.append(pos)
-            pos += len(ln) + 1
-        return tuple(out)
+        """Character offset of each line's start (1-based line N starts at [N - 1]).
+
+        Line breaks are YAML's (CRLF, CR, LF, NEL, LS, PS), as in the parser's marks.
+        """
+        return (0, *(m.end() for m in _BREAK.finditer(self.text)))
 
     def position(self, offset: int) -> tuple[int, int]:
         """(line, column), 1-based, of a character offset."""
@@ -179,7 +187,7 @@ def read_source(path: str, diags: Collector) -> SourceFile | None:
         diags.add("JR005", f"invalid UTF-8 byte 0x{raw[e.start]:02x}", Span(path, line, col),
                   "save the file as UTF-8")
         return None
-    return SourceFile(path, text, tuple(text.splitlines()))
+    return SourceFile(path, text, split_lines(text))
 
 
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
