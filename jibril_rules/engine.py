@@ -48,17 +48,23 @@ _TIMES_KEY: dict[str, Callable[[Callable[[str], Any], dict[str, Any]], Any]] = {
 }
 
 
+class _Values(dict[str, Any]):
+    """Field values of one event, extracted on first use (dict lookups stay in C)."""
+
+    __slots__ = ("ev",)
+
+    def __init__(self, ev: dict[str, Any]) -> None:
+        super().__init__()
+        self.ev = ev
+
+    def __missing__(self, name: str) -> Any:
+        v = self[name] = FIELDS[name].extract(self.ev)
+        return v
+
+
 def getter(ev: dict[str, Any]) -> Callable[[str], Any]:
     """Lazy, cached field extraction for one event."""
-    cache: dict[str, Any] = {}
-
-    def get(name: str) -> Any:
-        try:
-            return cache[name]
-        except KeyError:
-            v = cache[name] = FIELDS[name].extract(ev)
-            return v
-    return get
+    return _Values(ev).__getitem__
 
 
 class Engine:
