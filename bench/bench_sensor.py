@@ -185,13 +185,13 @@ def rss_mb() -> float:
 
 
 def bench_rss(n: int) -> None:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.bundle import load_isolated
     from jibril_rules.sensor.agent import Agent, AgentOptions
     tmp = Path(tempfile.mkdtemp(prefix="jb-rss-"))
     try:
         (tmp / "recipes.yaml").write_text("".join(RECIPE.format(i=i) for i in range(n)))
         before = rss_mb()
-        bundle = load_any([str(tmp / "recipes.yaml")])
+        bundle = load_isolated([str(tmp / "recipes.yaml")])  # as `jibril run` does
         devnull = open(os.devnull, "w")  # noqa: SIM115
         agent = Agent(bundle, [], None, opts=AgentOptions(status_every_s=3600, duration_s=3),
                       out=devnull, err=devnull)

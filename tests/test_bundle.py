@@ -72,3 +72,14 @@ def test_cli_compile_is_reproducible(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "jibril_rules.cli", "replay", "/dev/null", "--from", str(bad)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 1 and "JR080" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_isolated_compile_matches_and_reports_errors(tmp_path: Path) -> None:
+    from jibril_rules.bundle import load_any, load_isolated
+    assert load_isolated([ALCH]).hash == load_any([ALCH]).hash
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- kind: k\n  name: n\n  mechanism: file_acess\n")
+    with pytest.raises(JibrilError) as e:
+        load_isolated([str(bad)])
+    d = e.value.diagnostics[0]
+    assert (d.code, d.span.line, d.span.col) == ("JR022", 3, 14) and "file_access" in d.hint

@@ -19,14 +19,20 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def _bundle(source: tuple[str, ...]) -> Any:
-    from ..bundle import load_any
+    from ..bundle import load_isolated
     from ..errors import JibrilError
     try:
-        return load_any(list(source) or ["alchemies"])
+        return load_isolated(list(source) or ["alchemies"])
     except JibrilError as e:
         from ..lint import format_human
         sys.stderr.write(format_human(e.diagnostics, {}))
         sys.exit(1)
+
+
+def _reload(source: tuple[str, ...]) -> Any:
+    """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
+    from ..bundle import load_isolated
+    return load_isolated(list(source) or ["alchemies"])
 
 
 @click.command()
@@ -70,7 +76,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _bundle(source), opts=opts)
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
     agent.install_signals()
     try:
         agent.start()
