@@ -9,6 +9,7 @@ check and the kill cannot be hit.
 from __future__ import annotations
 
 import os
+import time
 import signal
 from collections.abc import Iterable
 
@@ -61,7 +62,13 @@ class Killer:
         self.self_pid = os.getpid()
 
     def agent_pids(self) -> set[int]:
-        return {self.self_pid, os.getpid(), *ancestors(os.getpid())}
+        """The agent and its ancestors; re-read at most once a second (a kill is hot path)."""
+        now = time.monotonic()
+        cached = getattr(self, "_agent_cache", None)
+        if cached is None or now - cached[0] > 1.0 or cached[2] != os.getpid():
+            cached = (now, {self.self_pid, os.getpid(), *ancestors(os.getpid())}, os.getpid())
+            self._agent_cache = cached
+        return cached[1]
 
     def check(self, pid: int) -> None:
         """Raise KillRefused / ProcessGone if pid may not be killed."""
