@@ -268,6 +268,33 @@ def test(paths: tuple[str, ...], no_reactions: bool) -> None:
 
 
 @main.command()
+@click.argument("command", type=click.Choice(["ping", "stats", "reload", "mode", "clear-mode"]))
+@click.argument("mode", required=False, type=click.Choice(["monitor", "enforce"]))
+@click.option("--recipe", default=None, help="Apply the mode to one recipe only.")
+@click.option("--socket", "sock", default=None, help="Control socket of the agent.")
+def ctl(command: str, mode: str | None, recipe: str | None, sock: str | None) -> None:
+    """Talk to a running agent: switch monitor/enforce (globally or per recipe), reload, stats."""
+    from .control import DEFAULT_SOCKET, request
+    if command == "mode" and mode is None:
+        click.echo("error: say which mode: jibril ctl mode monitor|enforce [--recipe NAME]", err=True)
+        sys.exit(2)
+    msg: dict[str, Any] = {"cmd": command}
+    if mode:
+        msg["mode"] = mode
+    if recipe:
+        msg["recipe"] = recipe
+    path = sock or DEFAULT_SOCKET
+    try:
+        reply = request(path, msg)
+    except OSError as e:
+        click.echo(f"error: no agent answers on {path} ({e.strerror or e}); is `jibril run` running? "
+                   "(--socket PATH)", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(reply, sort_keys=True))
+    sys.exit(0 if reply.get("ok") else 1)
+
+
+@main.command()
 @click.option("--out", "out_dir", default="docs", help="Folder to write the reference pages to.")
 def docs(out_dir: str) -> None:
     """Generate the field, operator and diagnostic reference pages from the registries."""

@@ -9,8 +9,8 @@ check and the kill cannot be hit.
 from __future__ import annotations
 
 import os
-import time
 import signal
+import time
 from collections.abc import Iterable
 
 PF_KTHREAD = 0x00200000

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..control import DEFAULT_SOCKET
 from .bccload import SensorUnavailable, preflight
 
 
@@ -47,9 +48,11 @@ def _reload(source: tuple[str, ...]) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
 @click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
 @click.option("--config", "config_path", default=None)
+@click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
+              help="Control socket for `jibril ctl` ('' to disable).")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
-        outputs: tuple[str, ...], config_path: str | None) -> None:
+        outputs: tuple[str, ...], config_path: str | None, control_path: str) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
@@ -78,6 +81,14 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
                         duration_s=duration)
     agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
     agent.install_signals()
+    control = None
+    if control_path:
+        from ..control import ControlServer, agent_handler
+        control = ControlServer(control_path, agent_handler(runtime, agent.request_reload, agent.status))
+        try:
+            control.start()
+        except OSError as e:
+            _fail(f"cannot open the control socket {control_path}: {e.strerror}; pass --control PATH")
     try:
         agent.start()
     except SensorUnavailable as e:
@@ -86,7 +97,11 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     except Exception as e:
         agent.close()
         _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
-    agent.run()
+    try:
+        agent.run()
+    finally:
+        if control is not None:
+            control.close()
 
 
 @click.command()
