@@ -169,9 +169,12 @@ def explain(name: str, source: tuple[str, ...], event_file: str | None) -> None:
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
+@click.option("--aggregate", "aggregate_s", type=float, default=0.0,
+              help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
 @click.option("--config", "config_path", default=None)
 def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
-           enforce: bool, no_reactions: bool, no_kernel_model: bool, config_path: str | None) -> None:
+           enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float,
+           config_path: str | None) -> None:
     """Run recorded events (JSONL) through the recipes; no root needed."""
     from .config import load_config
     from .engine import Engine
@@ -184,7 +187,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         cfg = load_config(config_path)
     b = _load(source)
     printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
-    engine = Engine(b, kernel_model=not no_kernel_model)
+    engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
     settings = dict(cfg.reactions)
     scratch = None
     if dry_run:  # a rehearsal: temp dirs and data-store writes go to a scratch folder

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .aggregate import FileAggregator
 from .bundle import Bundle, CompiledRecipe
 from .events import detection, normalize
 from .fields import FIELDS
@@ -34,6 +36,7 @@ class Stats:
     matched: int = 0
     excepted: int = 0
     capped: int = 0
+    aggregated: int = 0  # repeats of a (recipe, process, file) report within the window
     per_recipe: dict[str, int] = field(default_factory=dict)
 
 
@@ -68,9 +71,12 @@ def getter(ev: dict[str, Any]) -> Callable[[str], Any]:
 
 
 class Engine:
-    def __init__(self, bundle: Bundle, kernel_model: bool = True) -> None:
+    """`aggregate_s` > 0 gathers per-syscall file actions (live events); see aggregate.py."""
+
+    def __init__(self, bundle: Bundle, kernel_model: bool = True, aggregate_s: float = 0.0) -> None:
         self.stats = Stats()
         self._use_kernel = kernel_model
+        self._agg = FileAggregator(aggregate_s) if aggregate_s > 0 else None
         self._counts: dict[tuple[int, str, Any], int] = {}
         self.load(bundle)
 
@@ -87,11 +93,16 @@ class Engine:
         new_index = {r.hash: r.index for r in bundle.recipes}
         self._counts = {(new_index[old[i]], k, v): c for (i, k, v), c in self._counts.items()
                         if old.get(i) in keep}
+        if self._agg is not None:
+            self._agg.forget_reports()
         self.load(bundle)
 
     def process(self, raw: dict[str, Any], normalized: bool = False) -> list[Detection]:
         ev = raw if normalized else normalize(raw)
         self.stats.events += 1
+        now = time.monotonic()
+        if self._agg is not None:
+            ev = self._agg.merge(ev, now)
         if self._use_kernel and not self.kernel.passes(ev):
             self.stats.kernel_dropped += 1
             return []
@@ -102,6 +113,9 @@ class Engine:
                 self.stats.excepted += 1
                 continue
             r = self.bundle.recipes[idx]
+            if self._agg is not None and not self._agg.first_report(idx, ev, now):
+                self.stats.aggregated += 1
+                continue
             if r.times and not self._allow(r, get, ev):
                 self.stats.capped += 1
                 continue

@@ -39,6 +39,7 @@ class AgentOptions:
     status_every_s: float = 10.0
     stats_json: bool = False
     duration_s: float | None = None
+    aggregate_s: float = 9.0  # gather per-syscall file actions like Jibril's 9 s cadence
 
 
 class Agent:
@@ -49,11 +50,11 @@ class Agent:
                  out: IO[str] | None = None, err: IO[str] | None = None) -> None:
         from ..engine import Engine
         self.bundle = bundle
-        self.engine = Engine(bundle)
+        self.opts = opts or AgentOptions()
+        self.engine = Engine(bundle, aggregate_s=self.opts.aggregate_s)
         self.printers = printers
         self.runtime = runtime
         self.loader = loader
-        self.opts = opts or AgentOptions()
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.sensor = Sensor(bundle.tables, self.on_event)

@@ -48,11 +48,14 @@ def _reload(source: tuple[str, ...]) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
 @click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
 @click.option("--config", "config_path", default=None)
+@click.option("--aggregate", "aggregate_s", type=float, default=9.0, show_default=True,
+              help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
-        outputs: tuple[str, ...], config_path: str | None, control_path: str) -> None:
+        outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
+        control_path: str) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
@@ -78,7 +81,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
             raw["mode"] = "monitor" if dry_run else "enforce"
         runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
-                        duration_s=duration)
+                        duration_s=duration, aggregate_s=aggregate_s)
     agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
     agent.install_signals()
     control = None
