@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Collector, JibrilError
-from .source import LMap, load_yaml, read_source, span_of
+from .source import LMap, key_span, load_yaml, read_source, span_of
 
 DEFAULT_NAMES = ("jibril.yaml",)
 
@@ -51,6 +51,29 @@ def load_config(path: str | None) -> Config:
     if not isinstance(reactions, dict):
         diags.add("JR021", "'reactions' must be a mapping", span_of(doc, "reactions"),
                   "e.g. reactions: {mode: monitor, netpolicy: true}")
+    else:
+        _check_reactions(reactions, diags)
     if diags.errors:
         raise JibrilError(diags.errors)
     return Config(tuple(printers), dict(reactions), path)
+
+
+def _check_reactions(r: dict[str, Any], diags: Collector) -> None:
+    """Every key known and the whole section accepted by ReactionConfig, with spans."""
+    import dataclasses
+    import difflib
+
+    from .reactions import ReactionConfig
+    known = [f.name for f in dataclasses.fields(ReactionConfig)]
+    for k in r:
+        if str(k).replace("-", "_") not in known:
+            near = difflib.get_close_matches(str(k).replace("-", "_"), known, n=1)
+            diags.add("JR020", f"unknown reactions option '{k}'", key_span(r, str(k)),
+                      f"did you mean '{near[0]}'?" if near else "see docs/config.md")
+    if diags.errors:
+        return
+    try:
+        ReactionConfig.from_dict(dict(r))
+    except (ValueError, TypeError) as e:
+        diags.add("JR022", f"invalid reactions settings: {e}", span_of(r),
+                  "see docs/config.md for the allowed values")

@@ -126,11 +126,21 @@ def _code_for(fmt: str, message: str) -> str:
     return "JR060"
 
 
+def _source_lines(path: str, sources: dict[str, Any]) -> Any:
+    """The file's lines for the caret display: from the loaded sources, else read it."""
+    if path not in sources:
+        from .errors import Collector as _C
+        from .source import read_source
+        sources[path] = read_source(path, _C()) if path and not path.startswith("<") else None
+    return sources[path]
+
+
 def format_human(diags: list[Diagnostic], sources: dict[str, Any]) -> str:
     out: list[str] = []
+    sources = dict(sources)
     for d in diags:
         out.append(f"{d.span}: {d.severity.value} {d.code}: {d.message}")
-        src = sources.get(d.span.file)
+        src = _source_lines(d.span.file, sources)
         if src is not None and 0 < d.span.line <= len(src.lines):
             text = src.lines[d.span.line - 1]
             out.append(f"    {text}")

@@ -62,7 +62,7 @@ class ReactionConfig:
     protected_names: tuple[str, ...] = ()
     allow_poweroff: bool = False
     allow_panic: bool = False
-    netpolicy: bool = True
+    netpolicy: bool = False  # like Jibril: the network policy must be enabled explicitly
     net_table: str = "jibril_rules"
     net_netns: str | None = None
     net_allowlist: tuple[str, ...] = ()

@@ -86,11 +86,13 @@ class ReactionRuntime:
         self._dedup: dict[str, float] = {}
         self._audit_lock = threading.Lock()
         self._audit = None
-        if cfg.audit_path:
-            parent = os.path.dirname(cfg.audit_path)
+        # Every execution is audited: by default to state_dir/audit.jsonl ("" turns it off).
+        audit = os.path.join(cfg.state_dir, "audit.jsonl") if cfg.audit_path is None else cfg.audit_path
+        if audit:
+            parent = os.path.dirname(audit)
             if parent:
-                os.makedirs(parent, exist_ok=True)
-            self._audit = open(cfg.audit_path, "a", encoding="utf-8")  # noqa: SIM115
+                os.makedirs(parent, mode=0o700, exist_ok=True)
+            self._audit = open(audit, "a", encoding="utf-8")  # noqa: SIM115
         self._closed = False
 
     # -- modes -----------------------------------------------------------------------
