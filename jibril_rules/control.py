@@ -40,10 +40,10 @@ class ControlServer:
         self._thread.start()
 
     def _serve(self) -> None:
-        assert self._sock is not None
-        while True:
+        sock = self._sock
+        while sock is not None:
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except OSError:
                 return  # closed
             with conn:

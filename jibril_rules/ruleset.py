@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from . import ast as A
 from .errors import Collector, Diagnostic, Span
 from .lower import Lowerer
 from .recipe import Exception_, Recipe
@@ -122,18 +122,14 @@ def load_paths(paths: list[str]) -> Ruleset:
 
 def _collect_names(entries: list[tuple[SourceFile, LMap, str]], env: Env, diags: Collector) -> None:
     for src, e, kind in entries:
-        if kind == "list":
-            name = str(e["list"])
-            if name in env.lists:
-                diags.add("JR050", f"list '{name}' is already defined at {env.lists[name][1]}",
-                          span_of(e, "list"), "rename one of them")
-                continue
-            env.lists[name] = (tuple(e["items"]), span_of(e, "list"))
-        elif kind == "macro":
-            name = str(e["macro"])
-            if name in env.macros:
-                diags.add("JR050", f"macro '{name}' is already defined at {env.macros[name][1]}",
-                          span_of(e, "macro"), "rename one of them")
-                continue
-            node = Lowerer(src, diags).macro(e)
-            env.macros[name] = (node if node is not None else A.FALSE, span_of(e, "macro"))
+        if kind not in ("list", "macro"):
+            continue
+        name, span = str(e[kind]), span_of(e, kind)
+        table: dict[str, Any] = env.lists if kind == "list" else env.macros
+        if name in table:
+            diags.add("JR050", f"{kind} '{name}' is already defined at {table[name][1]}", span,
+                      "rename one of them")
+        elif kind == "list":
+            env.lists[name] = (tuple(e["items"]), span)
+        else:
+            env.macros[name] = (Lowerer(src, diags).macro(e), span)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import ast as A
 from .errors import Collector, Span
@@ -42,10 +43,7 @@ class Checker:
                 return done
             m = self.env.macros.get(n.name)
             if m is None:
-                near = difflib.get_close_matches(n.name, list(self.env.macros), n=1)
-                self.diags.add("JR043", f"unknown macro '{n.name}'", n.span,
-                               f"did you mean '{near[0]}'?" if near else
-                               "define it with '- macro: NAME' and 'condition:'")
+                self._unknown("macro", n.name, n.span, self.env.macros, "'condition:'")
                 return A.FALSE
             body = self.resolve(m[0], stack + (n.name,))
             self._macros[n.name] = body
@@ -53,6 +51,11 @@ class Checker:
         if isinstance(n, A.Cmp):
             return self.check_cmp(n)
         return n
+
+    def _unknown(self, kind: str, name: str, span: Span, known: dict[str, Any], body: str) -> None:
+        near = difflib.get_close_matches(name, list(known), n=1)
+        self.diags.add("JR043", f"unknown {kind} '{name}'", span,
+                       f"did you mean '{near[0]}'?" if near else f"define it with '- {kind}: NAME' and {body}")
 
     def check_macros(self) -> None:
         """Check every macro, used or not, so an unused macro's errors still show in lint."""
@@ -67,10 +70,7 @@ class Checker:
             if isinstance(v, A.ListRef):
                 lst = self.env.lists.get(v.name)
                 if lst is None:
-                    near = difflib.get_close_matches(v.name, list(self.env.lists), n=1)
-                    self.diags.add("JR043", f"unknown list '{v.name}'", v.span,
-                                   f"did you mean '{near[0]}'?" if near else
-                                   "define it with '- list: NAME' and 'items:'")
+                    self._unknown("list", v.name, v.span, self.env.lists, "'items:'")
                     continue
                 out.extend(lst[0])
             else:

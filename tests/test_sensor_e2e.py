@@ -19,17 +19,6 @@ import pytest
 pytestmark = [pytest.mark.root, pytest.mark.kernel, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
-
-@pytest.fixture(autouse=True)
-def _need_bpf() -> None:
-    from jibril_rules.sensor.bccload import SensorUnavailable, preflight
-    try:
-        preflight()
-    except SensorUnavailable as e:
-        print(f"SKIP e2e: {e}")
-        pytest.skip(str(e))
-
-
 def _agent(sources: list[str], tmp_path: Path, **cfg: Any) -> Any:
     from jibril_rules.bundle import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime

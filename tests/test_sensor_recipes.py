@@ -19,15 +19,6 @@ import pytest
 pytestmark = [pytest.mark.root, pytest.mark.kernel, pytest.mark.slow]
 
 
-@pytest.fixture(autouse=True)
-def _need_bpf() -> None:
-    from jibril_rules.sensor.bccload import SensorUnavailable, preflight
-    try:
-        preflight()
-    except SensorUnavailable as e:
-        print(f"SKIP live recipes: {e}")
-        pytest.skip(str(e))
-
 
 def sh(script: str) -> None:
     """File activity must come from another process: the agent ignores its own pid."""
