@@ -11,7 +11,7 @@ from .events import normalize
 from .ir import AtomKey, IRNode, render_ir
 from .kernel_tables import KernelModel
 from .predicates import compile_atom
-from .split import ANY, approx
+from .split import build_tables
 from .tree import _need
 from .vocab import FILE_ACTIONS
 
@@ -32,13 +32,21 @@ def _mask_names(mask: int) -> str:
 
 
 def kernel_lines(r: CompiledRecipe, atoms: list[AtomKey]) -> list[str]:
-    a = approx(r.ir.cond, atoms)
+    """The exact map entries this recipe contributes (what `jibril run` loads for it)."""
+    t = build_tables([r.ir], atoms)
     out = []
-    for mask, sel in a.files:
-        where = "any path" if sel == ANY else f"{sel[0]} {sel[1]!r}"
-        out.append(f"file/exec events: actions [{_mask_names(mask)}] on {where}")
-    for sel in a.nets:
-        out.append("network events: all" if sel == ANY else f"network events: {sel[0]} {sel[1]}")
+    if t.file_any:
+        out.append(f"file_any |= {t.file_any:#06x}  ({_mask_names(t.file_any)}; every path)")
+    for table, entries in (("file_exact", t.file_exact), ("file_prefix", t.file_prefix),
+                           ("file_base", t.file_base)):
+        for key, mask in entries:
+            out.append(f"{table}[{key!r}] |= {mask:#06x}  ({_mask_names(mask)})")
+    if t.net_any:
+        out.append("net_any = 1  (every network event)")
+    for table, vals in (("net_remote_cidrs", t.net_remote_cidrs), ("net_local_cidrs", t.net_local_cidrs),
+                        ("net_remote_ports", t.net_remote_ports), ("net_local_ports", t.net_local_ports)):
+        for v in vals:
+            out.append(f"{table} += {v}")
     return out or ["nothing: this recipe can never match (the kernel passes no event for it)"]
 
 
