@@ -82,7 +82,10 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
 @click.option("-o", "--output", required=True, help="Bundle file to write (e.g. recipes.jbundle).")
 @click.option("--include-disabled", is_flag=True, help="Also compile recipes with enabled: false.")
 @click.option("-v", "--verbose", is_flag=True, help="One summary line per recipe.")
-def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, verbose: bool) -> None:
+@click.option("--tables", "show_tables", is_flag=True,
+              help="Print every kernel map entry exactly as `jibril run` loads it.")
+def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, verbose: bool,
+                show_tables: bool) -> None:
     """Compile recipes into one hashed, reproducible bundle."""
     from .bundle import compile_ruleset, write
     from .ruleset import load_paths
@@ -117,6 +120,8 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
     if len(b.recipes) > 20 and not verbose:
         click.echo(f"  ... {len(b.recipes) - 20} more (use -v)")
     click.echo(f"tree: {indexed}/{len(b.recipes)} recipes indexed, {len(atoms)} distinct predicates")
+    if show_tables:
+        click.echo(json.dumps(b.tables.to_json(), indent=1, sort_keys=True))
 
 
 def _count_atoms(n: tuple[Any, ...]) -> int:
