@@ -123,8 +123,8 @@ def test_reload_changed_bundle_misses_nothing(tmp_path: Path) -> None:
     stop_file = tmp_path / "stop"
     try:
         # create f0, f1, ... until told to stop; the swap happens in the middle
-        w = subprocess.Popen(["/bin/sh", "-c", f"cd '{d}' && i=0; while [ ! -e '{stop_file}' ]; "
-                              "do : > f$i; i=$((i+1)); done"])
+        w = subprocess.Popen(["/bin/sh", "-c", f"cd '{d}' && i=0; while [ ! -e '{stop_file}' ] && "
+                              "[ $i -lt 20000 ]; do : > f$i; i=$((i+1)); done"])  # bounded
         time.sleep(0.3)
         agent.reload(load_any([b]))
         time.sleep(0.3)
@@ -142,3 +142,36 @@ def test_reload_changed_bundle_misses_nothing(tmp_path: Path) -> None:
     assert not missing, f"missed during the swap: {missing[:10]}"
     assert col.named("added_by_reload")
     assert n > 100, "the workload was too short to overlap the swap"
+
+
+def test_only_needed_hooks_are_attached_and_reload_attaches_more(tmp_path: Path) -> None:
+    from jibril_rules.bundle import load_any
+    d = tmp_path / "w"
+    d.mkdir()
+    exec_only = _write(tmp_path / "a.yaml", """
+- kind: k
+  name: exec_only
+  mechanism: execution
+  file_actions: [execve]
+  bases: [{base: never-run-this-binary}]
+""")
+    files = _write(tmp_path / "b.yaml", f"""
+- kind: k
+  name: file_created
+  mechanism: file_access
+  file_actions: [create]
+  bases: [{{dir: '{d}', base: new.txt}}]
+""")
+    agent, th, col = _start([exec_only])
+    try:
+        few = agent.sensor.b.num_open_tracepoints()
+        agent.reload(load_any([files]))
+        more = agent.sensor.b.num_open_tracepoints()
+        sh(f": > '{d}/new.txt'")
+        assert _wait(lambda: col.named("file_created"))
+        agent.reload(load_any([exec_only]))
+        assert agent.sensor.b.num_open_tracepoints() == few
+    finally:
+        agent.stop()
+        th.join(10)
+    assert few < more, (few, more)

@@ -22,6 +22,7 @@ from ..vocab import ALL_FILE_ACTIONS_MASK
 from . import layout as L
 from .assemble import Assembler
 from .bccload import bpf_class, preflight
+from .hooks import Hooks
 from .tables import LoadReport, TableLoader
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -67,10 +68,11 @@ class Sensor:
         self.asm = Assembler(self.tables)
         self.b: Any = None
         self.loader: TableLoader | None = None
+        self.hooks: Hooks | None = None
         self.records = 0
         self.callback_errors = 0
         self.last_error = ""
-        self._lock = threading.Lock()  # reload vs. poll
+        self._lock = threading.Lock()  # poll vs. drain
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> LoadReport:
@@ -83,8 +85,10 @@ class Sensor:
         # ctl and cfg entries exist (cfg lookups of a zeroed array entry pass nothing).
         self.b = BPF(src_file=str(src / L.PROGRAM).encode(), cflags=flags)
         self.loader = TableLoader(self.b, os.getpid())
+        self.hooks = Hooks(self.b)
         self.asm.procs.seed()
         report = self.loader.load(self.tables)
+        self.hooks.detach_except(self.hooks.want(self.tables))
         self.b[b"events"].open_ring_buffer(self._on_record)
         return report
 
@@ -122,11 +126,15 @@ class Sensor:
 
     def reload(self, tables: KernelTables) -> LoadReport:
         """Swap the kernel tables without detaching anything (no coverage gap)."""
-        assert self.loader is not None, "start() first"
+        assert self.loader is not None and self.hooks is not None, "start() first"
+        want = self.hooks.want(tables)
+        self.hooks.attach(want)  # before the new tables go live: no gap in coverage
         report = self.loader.load(tables)
-        with self._lock:
-            self.tables = tables
-            self.asm.set_tables(tables)
+        # Single attribute stores: the poll thread sees the old or the new model, never half
+        # of one. No lock, so a reload is never starved by a busy poll loop.
+        self.tables = tables
+        self.asm.set_tables(tables)
+        self.hooks.detach_except(want)
         return report
 
     # -- stats -------------------------------------------------------------------------
