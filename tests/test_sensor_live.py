@@ -227,18 +227,26 @@ def test_reload_swap_misses_nothing(live: Live, tmp_path: Path) -> None:
     t2 = KernelTables(file_prefix=((f"{d}/", action_mask(["open", "write"])),),
                       file_base=(("other", 1),))
     live.use(t1)
-    n = 1500  # our own tgid is excluded from events: the opens come from a child
-    code = ("import sys, time\nfor i in range(int(sys.argv[2])):\n"
-            "    open(f'{sys.argv[1]}/f{i}', 'w').close()\n    time.sleep(0.0005)")
-    child = subprocess.Popen([sys.executable, "-c", code, str(d), str(n)])
+    # Our own tgid is excluded from events: the opens come from a child, which keeps going
+    # (bounded) until we have swapped the tables several times.
+    stop = tmp_path / "stop"
+    code = ("import os, sys, time\ni = 0\n"
+            "while i < 20000 and not os.path.exists(sys.argv[2]):\n"
+            "    open(f'{sys.argv[1]}/f{i}', 'w').close(); i += 1; time.sleep(0.0005)\n"
+            "print(i)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(d), str(stop)],
+                             stdout=subprocess.PIPE, text=True)
     swaps = 0
-    while child.poll() is None:
+    while swaps < 8 and child.poll() is None:
         live.sensor.reload(t2 if swaps % 2 == 0 else t1)
         swaps += 1
         live.sensor.poll(0)
+    stop.touch()
+    out, _ = child.communicate(timeout=60)
+    n = int(out)
     live.settle(0.5)
     got = {_file(e) for e in live.events if _mine(e, child.pid) and "open" in e["file"]["actions"]}
-    assert swaps >= 3
+    assert swaps >= 3 and n > 0
     missing = {f"{d}/f{i}" for i in range(n)} - got
     assert not missing, f"{len(missing)} opens missed across {swaps} swaps"
     assert live.sensor.stats().lost == 0
