@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        compile_line = lint_compile_line(tmp)  # before 200k events fill the heap (GC cost)
         print(f"replay throughput, {a.events} events (pre-parsed; kernel model + tree), one core")
         rates = {}
         for n in (10, 100, 1000):
@@ -64,15 +66,27 @@ def main() -> None:
         for line in raw:
             eng.process(json.loads(line))
         print(f"  end-to-end from JSON lines at 1000 recipes: {len(raw) / (time.perf_counter() - t0):,.0f} events/s")
-        path = build(1000, tmp)
-        t0 = time.perf_counter()
-        _, diags = lint_paths([path], LintOptions(netpolicy=True))
-        t1 = time.perf_counter()
-        compile_ruleset(load_paths([path]))
-        t2 = time.perf_counter()
-        print(f"lint 1000 recipes: {t1 - t0:.2f} s ({len(diags)} diagnostics); compile: {t2 - t1:.2f} s; "
-              f"lint+compile {t2 - t0:.2f} s (target <= 2 s)")
+        print(compile_line)
 
+
+def lint_compile_line(tmp: str) -> str:
+    path = build(1000, tmp)
+    lint_paths([build(10, tmp)])  # imports and grammar loaded once, as in a running tool
+    t0 = time.perf_counter()
+    _, diags = lint_paths([path], LintOptions(netpolicy=True))
+    t1 = time.perf_counter()
+    compile_ruleset(load_paths([path]))
+    t2 = time.perf_counter()
+    cli = [sys.executable, "-m", "jibril_rules.cli"]
+    c0 = time.perf_counter()
+    subprocess.run([*cli, "lint", path, "--netpolicy"], check=True, capture_output=True)
+    c1 = time.perf_counter()
+    subprocess.run([*cli, "compile", path, "-o", os.path.join(tmp, "b.jbundle")], check=True,
+                   capture_output=True)
+    c2 = time.perf_counter()
+    return (f"lint 1000 recipes: {t1 - t0:.2f} s ({len(diags)} diagnostics); compile: {t2 - t1:.2f} s; "
+            f"lint+compile {t2 - t0:.2f} s in process (target <= 2 s); as two CLI runs, interpreter "
+            f"start included: {c1 - c0:.2f} s + {c2 - c1:.2f} s = {c2 - c0:.2f} s")
 
 if __name__ == "__main__":
     main()
