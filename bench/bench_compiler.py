@@ -44,20 +44,29 @@ def rate(engine: Engine, evs: list[dict], rounds: int = 3) -> tuple[float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         compile_line = lint_compile_line(tmp)  # before 200k events fill the heap (GC cost)
-        print(f"replay throughput, {a.events} events (pre-parsed; kernel model + tree), one core")
-        rates = {}
+        print(f"replay throughput, {a.events} events (pre-parsed; kernel model + tree), one core, "
+              f"best of {a.rounds} interleaved rounds")
+        setups = {}
         for n in (10, 100, 1000):
-            path = build(n, tmp)
-            b = compile_ruleset(load_paths([path]))
-            evs = [normalize(e) for e in events(a.events, n)]
-            r_tree, hits = rate(Engine(b, kernel_model=False), evs)
-            r_full, _ = rate(Engine(b), evs)
-            rates[n] = r_full
-            print(f"  {n:5d} recipes: {r_full:10,.0f} events/s with kernel model, {r_tree:10,.0f} tree only, {hits} detections")
+            b = compile_ruleset(load_paths([build(n, tmp)]))
+            setups[n] = (b, [normalize(e) for e in events(a.events, n)])
+        rates: dict[int, float] = {}
+        tree: dict[int, float] = {}
+        hits: dict[int, int] = {}
+        for _ in range(a.rounds):  # interleaved, best of: robust to noise on a shared machine
+            for n, (b, evs) in setups.items():
+                r_full, hits[n] = rate(Engine(b), evs, rounds=1)
+                r_tree, _ = rate(Engine(b, kernel_model=False), evs, rounds=1)
+                rates[n] = max(rates.get(n, 0.0), r_full)
+                tree[n] = max(tree.get(n, 0.0), r_tree)
+        for n in setups:
+            print(f"  {n:5d} recipes: {rates[n]:10,.0f} events/s with kernel model, "
+                  f"{tree[n]:10,.0f} tree only, {hits[n]} detections")
         print(f"  ratio 1000/10 recipes: {rates[1000] / rates[10]:.2f} (target >= 0.8)")
         raw = [json.dumps(e) for e in events(50_000, 1000)]
         b = compile_ruleset(load_paths([build(1000, tmp)]))
