@@ -30,7 +30,6 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except JibrilError as e:
-        from .ruleset import load_paths  # noqa: F401 - sources for carets come from lint
         _print_diags(e.diagnostics)
         sys.exit(1)
 
@@ -69,8 +68,6 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
         Path(output).write_text(text)
     else:
         click.echo(text, nl=False)
-    if fmt != "human" and not output:
-        pass
     n_err = sum(d.severity.value == "error" for d in diags)
     if fmt == "human":
         click.echo(f"{len(rs.recipes)} recipe(s) checked", err=True)

@@ -22,9 +22,6 @@ class Span:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
-    def shifted(self, dline: int, col: int) -> Span:
-        return Span(self.file, self.line + dline, col)
-
 
 @dataclass(frozen=True)
 class Diagnostic:

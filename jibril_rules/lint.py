@@ -129,9 +129,8 @@ def _code_for(fmt: str, message: str) -> str:
 def _source_lines(path: str, sources: dict[str, Any]) -> Any:
     """The file's lines for the caret display: from the loaded sources, else read it."""
     if path not in sources:
-        from .errors import Collector as _C
         from .source import read_source
-        sources[path] = read_source(path, _C()) if path and not path.startswith("<") else None
+        sources[path] = read_source(path, Collector()) if path and not path.startswith("<") else None
     return sources[path]
 
 

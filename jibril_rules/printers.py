@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from .engine import Detection
 
@@ -68,6 +68,3 @@ def make_printers(specs: list[str], out: IO[str] | None = None) -> list[Printer]
             raise ValueError(f"unknown printer '{s}': use stdout, stdout:json, jsonl:PATH or none")
     return printers
 
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import ast as A
 from .errors import Span
@@ -46,9 +45,6 @@ class Recipe:
     mode: str | None = None
     meta: tuple[tuple[str, str], ...] = ()  # version, description, importance, tactic, ...
     span: Span = field(default=Span("<input>"), compare=False)
-
-    def meta_dict(self) -> dict[str, Any]:
-        return dict(self.meta)
 
 
 META_KEYS = ("version", "description", "documentation", "breed", "tactic", "technique",

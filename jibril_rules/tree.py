@@ -8,7 +8,6 @@ memoised per event, so a predicate shared by many recipes is evaluated once.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,12 +97,8 @@ def build_tree(recipes: list[IRRecipe], atoms: list[AtomKey]) -> TreeData:
             f, vals = need
             bucket = index[m].setdefault(f, {})
             for v in sorted(vals, key=str):
-                bucket.setdefault(_vkey(v), []).append(r.index)
+                bucket.setdefault(str(v), []).append(r.index)
     return TreeData(index, rest)
-
-
-def _vkey(v: Any) -> str:
-    return str(v)
 
 
 Evaluator = Callable[[dict[int, bool], Callable[[str], Any]], bool]
@@ -177,6 +172,3 @@ class Tree:
                 out.append((i, exc))
         return out
 
-
-def basename(p: str) -> str:
-    return os.path.basename(p)

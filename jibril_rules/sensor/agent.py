@@ -51,7 +51,8 @@ class Agent:
         from ..engine import Engine
         self.bundle = bundle
         self.opts = opts or AgentOptions()
-        self.engine = Engine(bundle, aggregate_s=self.opts.aggregate_s)
+        # the kernel (and the assembler for relative paths) already applied the tables
+        self.engine = Engine(bundle, kernel_model=False, aggregate_s=self.opts.aggregate_s)
         self.printers = printers
         self.runtime = runtime
         self.loader = loader
