@@ -234,9 +234,8 @@ def _runtime(settings: dict[str, Any], mode: str | None) -> Any:
 
 
 def _react(runtime: Any, d: Any, fmt: str) -> None:
-    from .reactions import ReactionSpec, RecipeRef
-    specs = [ReactionSpec(r["format"], r["code"], i) for i, r in enumerate(d.reactions)]
-    ref = RecipeRef(d.recipe.kind, d.recipe_name, mode=d.recipe.mode)
+    from .dispatch import reaction_call
+    ref, specs = reaction_call(d.recipe)
     for rec in runtime.run_now(ref, specs, d.event):
         if fmt == "json":
             click.echo(json.dumps({"reaction": rec.to_dict()}, sort_keys=True, default=str))

@@ -122,7 +122,8 @@ def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, 
 
 
 def _check_actions(wanted: list[Any], dets: list[Any]) -> list[str]:
-    from .reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+    from .dispatch import reaction_call
+    from .reactions import ReactionConfig, ReactionRuntime
     fails: list[str] = []
     with tempfile.TemporaryDirectory(prefix="jibril-test-") as tmp:
         cfg = ReactionConfig(mode="monitor", state_dir=tmp + "/state", temp_root=tmp,
@@ -131,8 +132,8 @@ def _check_actions(wanted: list[Any], dets: list[Any]) -> list[str]:
         try:
             calls: dict[str, list[tuple[str, list[Any]]]] = {}
             for d in dets:
-                specs = [ReactionSpec(r["format"], r["code"], i) for i, r in enumerate(d.reactions)]
-                for rec in rt.run_now(RecipeRef(d.recipe.kind, d.recipe_name), specs, d.event):
+                ref, specs = reaction_call(d.recipe)
+                for rec in rt.run_now(ref, specs, d.event):
                     for c in rec.calls:
                         calls.setdefault(d.recipe_name, []).append((c.name, list(c.args)))
         finally:

@@ -75,9 +75,8 @@ class Agent:
                 self._react(d)
 
     def _react(self, d: Any) -> None:
-        from ..reactions import ReactionSpec, RecipeRef
-        specs = [ReactionSpec(r["format"], r["code"], i) for i, r in enumerate(d.reactions)]
-        ref = RecipeRef(d.recipe.kind, d.recipe_name, mode=getattr(d.recipe, "mode", None))
+        from ..dispatch import reaction_call
+        ref, specs = reaction_call(d.recipe)
         if self.runtime is not None and not self.runtime.submit(ref, specs, d.event):
             self.reaction_rejects += 1
 
@@ -109,11 +108,10 @@ class Agent:
         """Compile every reaction before the first event, so the first kill pays no cold start."""
         if self.runtime is None:
             return
-        from ..reactions import ReactionSpec, RecipeRef
+        from ..dispatch import reaction_call
         for r in self.bundle.recipes:
             if r.reactions:
-                specs = [ReactionSpec(x["format"], x["code"], i) for i, x in enumerate(r.reactions)]
-                self.runtime.warm(RecipeRef(r.kind, r.name, mode=r.mode), specs)
+                self.runtime.warm(*reaction_call(r))
 
     def start(self) -> None:
         # Reactions run on worker threads: hand them the GIL within 0.5 ms instead of
