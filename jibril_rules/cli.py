@@ -240,9 +240,16 @@ def _react(runtime: Any, d: Any, fmt: str) -> None:
         if fmt == "json":
             click.echo(json.dumps({"reaction": rec.to_dict()}, sort_keys=True, default=str))
         else:
-            calls = ", ".join(f"{c.name}({', '.join(map(repr, c.args))})={c.result}" for c in rec.calls)
+            calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"
+                              for c in rec.calls)
             click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{rec.mode}] {rec.duration_ms:.1f} ms: {calls}"
                        + (f" error: {rec.error}" if rec.error else ""))
+
+
+def _short(v: Any, n: int = 60) -> str:
+    """repr() cut to n characters: the audit trail (JSON) keeps the full arguments."""
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
 
 
 @main.command()
