@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from .engine import Engine
 from .errors import Collector, Diagnostic, JibrilError, Span
 from .replay import EventLine, inline_events, read_events, resolve
 from .ruleset import load_paths
-from .source import LList, LMap, load_yaml, read_source, span_of
+from .source import LList, LMap, key_span, load_yaml, read_source, span_of
 
 
 @dataclass
@@ -73,9 +74,42 @@ def run_tests(paths: list[str], reactions: bool = True) -> tuple[list[Result], l
                                         "see docs/design.md 'Recipe tests'"))
             continue
         for i, t in enumerate(tests):
-            if isinstance(t, LMap):
+            if not isinstance(t, LMap):
+                diags.append(Diagnostic("JR011", "each test must be a mapping", span_of(tests, i),
+                                        "write name:, events:, expect: under '- '"))
+                continue
+            bad = _check_keys(t)
+            diags += bad
+            if not bad:
                 results.append(_run_one(tf, t, span_of(tests, i), bundle, folder_of, reactions, diags))
     return results, diags
+
+
+TEST_KEYS = ("name", "events", "expect", "strict", "actions", "description")
+ACTION_KEYS = ("recipe", "helper", "args")
+
+
+def _check_keys(t: LMap) -> list[Diagnostic]:
+    """Unknown keys in a test (a typo like `expects:` would silently test nothing)."""
+    out = []
+    for k in t:
+        if k not in TEST_KEYS:
+            near = difflib.get_close_matches(k, TEST_KEYS, n=1)
+            out.append(Diagnostic("JR020", f"unknown test key '{k}'", key_span(t, k),
+                                  f"did you mean '{near[0]}'?" if near else "valid: " + ", ".join(TEST_KEYS)))
+    for i, a in enumerate(t.get("actions") or []):
+        if not isinstance(a, LMap) or "recipe" not in a or "helper" not in a:
+            out.append(Diagnostic("JR023", "an expected action needs 'recipe' and 'helper'",
+                                  span_of(t["actions"], i), "e.g. {recipe: NAME, helper: KillCurrent}"))
+            continue
+        for k in a:
+            if k not in ACTION_KEYS:
+                out.append(Diagnostic("JR020", f"unknown action key '{k}'", key_span(a, k),
+                                      "valid: recipe, helper, args"))
+    if "expect" in t and not isinstance(t["expect"], dict):
+        out.append(Diagnostic("JR021", "'expect' must map recipe names to event uuids",
+                              span_of(t, "expect"), "e.g. expect: {my_recipe: [event-1]}"))
+    return out
 
 
 def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, str],

@@ -91,3 +91,14 @@ def test_failing_recipe_test_exits_nonzero(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "did not detect ['b']" in r.stdout and "unexpectedly detected ['a']" in r.stdout
     assert "0 passed, 1 failed" in r.stdout
+
+
+def test_recipe_test_file_typos_are_located(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "- kind: k\n  name: passwd_w\n  mechanism: file_access\n  file_actions: [write]\n"
+        "  bases: [{dir: /etc, base: passwd}]\n")
+    (tmp_path / "r.test.yaml").write_text(
+        "tests:\n  - name: typo\n    events: []\n    expects: {passwd_w: [a]}\n")
+    r = jibril("test", str(tmp_path))
+    assert r.returncode == 1
+    assert f"{tmp_path / 'r.test.yaml'}:4:5" in r.stderr and "did you mean 'expect'" in r.stderr
