@@ -68,7 +68,7 @@ def _file_sels(f: str, op: str, v: Any) -> tuple[FClause, ...]:
                "glob": _glob_prefix(v) if isinstance(v, str) else ""}.get(op, "")
         return ((ALL_FILE_ACTIONS_MASK, ("prefix", pre)),) if pre else all_
     if f == "file.dir" and op in ("==", "in"):
-        return tuple((ALL_FILE_ACTIONS_MASK, ("prefix", d.rstrip("/") + "/")) for d in _vals(v))
+        return tuple((ALL_FILE_ACTIONS_MASK, ("dir", d.rstrip("/") or "/")) for d in _vals(v))
     if f == "file.dir" and op == "startswith" and v:
         return ((ALL_FILE_ACTIONS_MASK, ("prefix", v)),)
     if f == "file.basename" and op in ("==", "in"):
@@ -92,12 +92,34 @@ def _net_sels(f: str, op: str, v: Any) -> tuple[Sel, ...]:
     return tuple((k, int(x)) for x in _vals(v))
 
 
+def _dir_prefix(d: str) -> str:
+    return d if d.endswith("/") else d + "/"
+
+
 def _meet_sel(a: Sel, b: Sel) -> Sel | None:
-    """A selector covering the intersection (None when provably empty)."""
+    """A selector covering the intersection (None when provably empty).
+
+    ("dir", d) is an exact parent directory: with a basename it pins the exact path, which
+    the kernel checks with one hash lookup; on its own it is the prefix d/.
+    """
     if a == ANY:
         return b
     if b == ANY or a == b:
         return a
+    if a[0] == "dir" or b[0] == "dir":
+        d, o = (a, b) if a[0] == "dir" else (b, a)
+        if o[0] == "base":
+            return ("exact", _dir_prefix(d[1]) + o[1])
+        if o[0] == "exact":
+            return o if os.path.dirname(o[1]) == d[1] else None
+        if o[0] == "dir":
+            return None  # two different parent directories
+        if o[0] == "prefix":
+            p = _dir_prefix(d[1])
+            if p.startswith(o[1]):
+                return d
+            return o if o[1].startswith(p) else None
+        return d
     if a[0] == "exact":
         if b[0] == "exact":
             return None
@@ -179,6 +201,8 @@ def build_tables(recipes: list[IRRecipe], atoms: list[AtomKey],
     for r in recipes:
         a = approx(r.cond, atoms)
         for mask, sel in a.files:
+            if sel[0] == "dir":  # an exact parent directory is the prefix d/ in the kernel
+                sel = ("prefix", _dir_prefix(sel[1]))
             key = sel[1] if len(sel) > 1 else ""
             limit = MAX_BASE if sel[0] == "base" else MAX_PATH
             if sel == ANY or len(key.encode()) > limit or (sel[0] == "prefix" and key in ("", "/")):
