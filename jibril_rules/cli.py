@@ -103,16 +103,16 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
                f"{len(t.net_remote_ports) + len(t.net_local_ports)}); pass-all: file actions "
                f"mask {t.file_any:#x}, network {t.net_any}")
     from .split import approx
-    from .tree import _need
+    from .tree import describe, index_need
     atoms = list(b.atoms)
     indexed = 0
     for i, r in enumerate(b.recipes):
-        need = _need(r.ir.cond, atoms)
+        need = index_need(r.ir.cond, atoms)
         indexed += need is not None
         if verbose or i < 20:
             a = approx(r.ir.cond, atoms)
             click.echo(f"  {r.name}: {_count_atoms(r.ir.cond)} residual predicate(s), "
-                       f"{'indexed by ' + need[0] if need else 'unindexed'}, "
+                       f"{'indexed by ' + describe(need) if need else 'unindexed'}, "
                        f"{len(a.files) + len(a.nets)} kernel clause(s)")
     if len(b.recipes) > 20 and not verbose:
         click.echo(f"  ... {len(b.recipes) - 20} more (use -v)")

@@ -12,7 +12,7 @@ from .ir import AtomKey, IRNode, render_ir
 from .kernel_tables import KernelModel
 from .predicates import compile_atom
 from .split import build_tables
-from .tree import _need
+from .tree import describe, index_need
 from .vocab import FILE_ACTIONS
 
 CAPABILITIES = {
@@ -73,11 +73,10 @@ def explain(b: Bundle, r: CompiledRecipe) -> str:
         lines.append(f"  except {name}: {render_ir(x, atoms)}")
     lines += ["", "kernel prefilter (sound superset; these entries are loaded into the BPF maps):"]
     lines += [f"  {s}" for s in kernel_lines(r, atoms)]
-    need = _need(r.ir.cond, atoms)
+    need = index_need(r.ir.cond, atoms)
     lines += ["", "decision tree:"]
     if need:
-        vals = ", ".join(sorted(map(str, need[1]))[:8])
-        lines.append(f"  indexed under {need[0]} in [{vals}]: other events never evaluate it")
+        lines.append(f"  indexed under {describe(need)}: other events never evaluate it")
     else:
         lines.append("  not indexed: evaluated for every event of its mechanism")
     lines.append(f"  userspace evaluates: {render_ir(r.ir.cond, atoms)}")

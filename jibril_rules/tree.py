@@ -21,35 +21,47 @@ MECHS = ("file_access", "execution", "network_peers")
 # Index keys in order of preference (most selective first).
 INDEX_FIELDS = ("file.file", "file.basename", "process.exe", "file.dir", "file.prefix",
                 "process.comm", "flow.remote.port", "flow.local.port")
-Need = tuple[str, frozenset[Any]]
+Need = frozenset[tuple[str, Any]]
 
 
-def _need(n: IRNode, atoms: list[AtomKey]) -> Need | None:
-    """A (field, values) every matching event must satisfy, or None."""
+def index_need(n: IRNode, atoms: list[AtomKey]) -> Need | None:
+    """(field, value) pairs of which every matching event satisfies at least one, or None.
+
+    An `or` of alternatives keyed on different fields is still indexed: the recipe goes into
+    each alternative's bucket, and an event looks up all of its own values anyway.
+    """
     tag = n[0]
     if tag == "a":
         f, op, v = atoms[n[1]]
         vals = v if isinstance(v, tuple) else (v,)
         if f in INDEX_FIELDS and op in ("==", "in") and not FIELDS[f].type.is_list:
-            return (f, frozenset(vals))
+            return frozenset((f, x) for x in vals)
         if f == "file.file" and op in ("startswith", "regex") and isinstance(v, str):
             pre = v if op == "startswith" else literal_prefix(v, anchored=False)
             if "/" in pre:
-                return ("file.prefix", frozenset({pre[: pre.rfind("/") + 1]}))
+                return frozenset({("file.prefix", pre[: pre.rfind("/") + 1])})
         return None
     if tag == "&":
-        found: list[Need] = []
-        for k in n[1]:
-            x = _need(k, atoms)
-            if x is not None:
-                found.append(x)
-        return min(found, key=lambda x: INDEX_FIELDS.index(x[0])) if found else None
+        found = [x for x in (index_need(k, atoms) for k in n[1]) if x is not None]
+        return min(found, key=_cost) if found else None
     if tag == "|":
-        needs = [_need(k, atoms) for k in n[1]]
-        if needs and all(x is not None for x in needs) and len({x[0] for x in needs if x}) == 1:
-            return (needs[0][0], frozenset().union(*(x[1] for x in needs if x)))  # type: ignore[index]
+        needs = [index_need(k, atoms) for k in n[1]]
+        if needs and all(x is not None for x in needs):
+            return frozenset().union(*(x for x in needs if x is not None))
         return None
     return None
+
+
+def _cost(need: Need) -> tuple[int, int]:
+    """Prefer the most selective fields, then the fewest buckets."""
+    return max(INDEX_FIELDS.index(f) for f, _ in need), len(need)
+
+
+def describe(need: Need) -> str:
+    fields = sorted({f for f, _ in need}, key=INDEX_FIELDS.index)
+    vals = sorted({str(v) for _, v in need})
+    more = f" (+{len(vals) - 8} more)" if len(vals) > 8 else ""
+    return f"{' / '.join(fields)} in [{', '.join(vals[:8])}]{more}"
 
 
 def _mechs(n: IRNode, atoms: list[AtomKey]) -> frozenset[str]:
@@ -89,15 +101,15 @@ def build_tree(recipes: list[IRRecipe], atoms: list[AtomKey]) -> TreeData:
     index: dict[str, dict[str, dict[str, list[int]]]] = {m: {} for m in MECHS}
     rest: dict[str, list[int]] = {m: [] for m in MECHS}
     for r in recipes:
-        need = _need(r.cond, atoms)
+        need = index_need(r.cond, atoms)
         for m in sorted(_mechs(r.cond, atoms)):
             if need is None:
                 rest[m].append(r.index)
                 continue
-            f, vals = need
-            bucket = index[m].setdefault(f, {})
-            for v in sorted(vals, key=str):
-                bucket.setdefault(str(v), []).append(r.index)
+            for f, v in sorted(need, key=lambda x: (x[0], str(x[1]))):
+                bucket = index[m].setdefault(f, {}).setdefault(str(v), [])
+                if not bucket or bucket[-1] != r.index:
+                    bucket.append(r.index)
     return TreeData(index, rest)
 
 
