@@ -20,7 +20,8 @@ from .regexcheck import literal_prefix
 MECHS = ("file_access", "execution", "network_peers")
 # Index keys in order of preference (most selective first).
 INDEX_FIELDS = ("file.file", "file.basename", "process.exe", "file.dir", "file.prefix",
-                "process.comm", "flow.remote.port", "flow.local.port")
+                "process.comm", "flow.names", "flow.remote.port", "flow.local.port")
+# "file.prefix": directory prefixes of file.file; "flow.names": dot-suffixes of the remote names
 Need = frozenset[tuple[str, Any]]
 
 
@@ -36,6 +37,10 @@ def index_need(n: IRNode, atoms: list[AtomKey]) -> Need | None:
         vals = v if isinstance(v, tuple) else (v,)
         if f in INDEX_FIELDS and op in ("==", "in") and not FIELDS[f].type.is_list:
             return frozenset((f, x) for x in vals)
+        if f == "flow.remote.names" and op in ("==", "in", "contains"):
+            return frozenset(("flow.names", x) for x in vals)
+        if f == "flow.remote.names" and op == "endswith" and isinstance(v, str) and v.startswith("."):
+            return frozenset({("flow.names", v[1:])})
         if f == "file.file" and op in ("startswith", "regex") and isinstance(v, str):
             pre = v if op == "startswith" else literal_prefix(v, anchored=False)
             if "/" in pre:
@@ -163,6 +168,14 @@ class Tree:
                         if hit:
                             found.extend(hit)
                         i = path.find("/", i + 1)
+                continue
+            if f == "flow.names":
+                for name in get("flow.remote.names") or ():
+                    while isinstance(name, str) and name:
+                        hit = bucket.get(name)
+                        if hit:
+                            found.extend(hit)
+                        name = name.partition(".")[2]
                 continue
             v = get(f)
             if v is None:
