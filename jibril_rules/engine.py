@@ -100,8 +100,9 @@ class Engine:
     def process(self, raw: dict[str, Any], normalized: bool = False) -> list[Detection]:
         ev = raw if normalized else normalize(raw)
         self.stats.events += 1
-        now = time.monotonic()
-        if self._agg is not None:
+        now = 0.0
+        if self._agg is not None:  # the clock is read only when aggregating
+            now = time.monotonic()
             ev = self._agg.merge(ev, now)
         if self._use_kernel and not self.kernel.passes(ev):
             self.stats.kernel_dropped += 1

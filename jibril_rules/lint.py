@@ -74,9 +74,9 @@ def js_mask(code: str) -> str:
         c = code[i]
         nxt = code[i + 1] if i + 1 < n else ""
         end = -1
-        if c == "/" and nxt == "/":
+        if c == "/" and nxt == "/":  # through the comment's last character, newline kept
             end = code.find("\n", i)
-            end = n if end < 0 else end
+            end = n + 1 if end < 0 else end + 1
         elif c == "/" and nxt == "*":
             end = code.find("*/", i + 2)
             end = n if end < 0 else end + 2
