@@ -38,6 +38,6 @@ def main() -> None:
 
 
 def load_bundle(source: tuple[str, ...]) -> Any:
-    from ..bundle import load_any
+    from ..compiler.driver import load_any
     with user_errors():
         return load_any(list(source) or ["alchemies"])

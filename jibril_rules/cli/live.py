@@ -21,8 +21,8 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def _bundle(source: tuple[str, ...]) -> Any:
-    from ..bundle import load_isolated
     from ..core.errors import JibrilError
+    from ..runtime.loading import load_isolated
     try:
         return load_isolated(list(source) or ["alchemies"])
     except JibrilError as e:
@@ -33,7 +33,7 @@ def _bundle(source: tuple[str, ...]) -> Any:
 
 def _reload(source: tuple[str, ...]) -> Any:
     """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
-    from ..bundle import load_isolated
+    from ..runtime.loading import load_isolated
     return load_isolated(list(source) or ["alchemies"])
 
 

@@ -6,11 +6,12 @@ from typing import Any
 
 from ..core.errors import Collector, Span
 from ..core.ops import Op
+from ..core.reaction import Reaction
 from ..core.source import LMap, SourceFile, span_of
 from ..core.vocab import expand_actions
 from . import ast as A
 from .grammar import PosMap, parse_expr
-from .recipe import META_KEYS, Exception_, ReactionDef, Recipe, TimesCap
+from .recipe import META_KEYS, Exception_, Recipe, TimesCap
 
 MECH_GATE = {
     "file_access": ("file_access", "execution"),
@@ -124,9 +125,9 @@ class Lowerer:
         node = parse_expr(str(x["condition"]), expr_pos(self.src, x, "condition"), self.diags)
         return node if node is not None else A.FALSE
 
-    def _reaction(self, r: LMap) -> ReactionDef:
+    def _reaction(self, r: LMap) -> Reaction:
         line, col = code_start(self.src, r, "code")
-        return ReactionDef(str(r["format"]), str(r["code"]), r.span, line, col,
+        return Reaction(str(r["format"]), str(r["code"]), r.span, line, col,
                            r.get("timeout_ms"), r.get("memory_mb"))
 
     def _files(self, e: LMap) -> list[A.Node]:

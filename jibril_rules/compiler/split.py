@@ -11,13 +11,14 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from ..core.errors import Collector, Span
+from ..core.ir import And, Atom, AtomKey, Const, IRRecipe, Node, Or
 from ..core.kernel_tables import MAX_BASE, MAX_PATH, KernelTables
+from ..core.ops import Op
 from ..core.regexcheck import literal_prefix
 from ..core.vocab import ALL_FILE_ACTIONS_MASK, FILE_ACTION_BIT, action_mask
-from .ir import AtomKey, IRNode, IRRecipe
 
 EXECVE = 1 << FILE_ACTION_BIT["execve"]
 FILE_ONLY = ALL_FILE_ACTIONS_MASK & ~EXECVE
@@ -35,6 +36,7 @@ class Approx:
 TOP = Approx(((ALL_FILE_ACTIONS_MASK, ANY),), (ANY,))
 BOTTOM = Approx((), ())
 MAX_PRODUCT = 256
+_EQ = (Op.EQ, Op.IN)
 
 
 def _vals(v: Any) -> tuple[Any, ...]:
@@ -43,9 +45,9 @@ def _vals(v: Any) -> tuple[Any, ...]:
 
 def approx_atom(key: AtomKey) -> Approx:
     f, op, v = key
-    if op == "!=":
+    if op is Op.NE:
         return TOP  # true when the field is absent, so it says nothing about the event kind
-    if f == "event.mechanism" and op in ("==", "in"):
+    if f == "event.mechanism" and op in _EQ:
         vals = set(_vals(v))
         mask = (FILE_ONLY if "file_access" in vals else 0) | (EXECVE if "execution" in vals else 0)
         return Approx(((mask, ANY),) if mask else (), (ANY,) if "network_peers" in vals else ())
@@ -56,22 +58,22 @@ def approx_atom(key: AtomKey) -> Approx:
     return TOP
 
 
-def _file_sels(f: str, op: str, v: Any) -> tuple[FClause, ...]:
+def _file_sels(f: str, op: Op, v: Any) -> tuple[FClause, ...]:
     all_: tuple[FClause, ...] = ((ALL_FILE_ACTIONS_MASK, ANY),)
-    if f == "file.actions" and op in ("==", "in", "contains"):
+    if f == "file.actions" and op in (Op.EQ, Op.IN, Op.CONTAINS):
         return ((action_mask(list(_vals(v))), ANY),)
     if f == "file.file":
-        if op in ("==", "in"):
+        if op in _EQ:
             return tuple((ALL_FILE_ACTIONS_MASK, ("exact", p)) for p in _vals(v))
-        pre = {"startswith": v if isinstance(v, str) else "",
-               "regex": literal_prefix(v, anchored=False) if isinstance(v, str) else "",
-               "glob": _glob_prefix(v) if isinstance(v, str) else ""}.get(op, "")
+        pre = {Op.STARTSWITH: v if isinstance(v, str) else "",
+               Op.REGEX: literal_prefix(v, anchored=False) if isinstance(v, str) else "",
+               Op.GLOB: _glob_prefix(v) if isinstance(v, str) else ""}.get(op, "")
         return ((ALL_FILE_ACTIONS_MASK, ("prefix", pre)),) if pre else all_
-    if f == "file.dir" and op in ("==", "in"):
+    if f == "file.dir" and op in _EQ:
         return tuple((ALL_FILE_ACTIONS_MASK, ("dir", d.rstrip("/") or "/")) for d in _vals(v))
-    if f == "file.dir" and op == "startswith" and v:
+    if f == "file.dir" and op is Op.STARTSWITH and v:
         return ((ALL_FILE_ACTIONS_MASK, ("prefix", v)),)
-    if f == "file.basename" and op in ("==", "in"):
+    if f == "file.basename" and op in _EQ:
         return tuple((ALL_FILE_ACTIONS_MASK, ("base", b)) for b in _vals(v))
     return all_
 
@@ -81,11 +83,11 @@ def _glob_prefix(g: str) -> str:
     return g[:cut]
 
 
-def _net_sels(f: str, op: str, v: Any) -> tuple[Sel, ...]:
+def _net_sels(f: str, op: Op, v: Any) -> tuple[Sel, ...]:
     kinds = {"flow.remote.address": "rcidr", "flow.local.address": "lcidr",
              "flow.remote.port": "rport", "flow.local.port": "lport"}
     k = kinds.get(f)
-    if k is None or op not in ("==", "in"):
+    if k is None or op not in _EQ:
         return (ANY,)
     if k.endswith("cidr"):
         return tuple((k, str(ipaddress.ip_network(str(x), strict=False))) for x in _vals(v))
@@ -169,22 +171,24 @@ def meet(x: Approx, y: Approx) -> Approx:
     return Approx(files, nets)
 
 
-def approx(n: IRNode, atoms: list[AtomKey]) -> Approx:
-    tag = n[0]
-    if tag == "T" or tag == "n":
-        return TOP
-    if tag == "F":
-        return BOTTOM
-    if tag == "a":
-        return approx_atom(atoms[n[1]])
-    parts = [approx(k, atoms) for k in n[1]]
-    if tag == "|":
-        return Approx(tuple(dict.fromkeys(c for p in parts for c in p.files)),
-                      tuple(dict.fromkeys(c for p in parts for c in p.nets)))
-    acc = parts[0]
-    for p in parts[1:]:
-        acc = meet(acc, p)
-    return acc
+def approx(n: Node, atoms: list[AtomKey]) -> Approx:
+    match n:
+        case Const(value):
+            return TOP if value else BOTTOM
+        case Atom(i, negated):
+            return TOP if negated else approx_atom(atoms[i])
+        case Or(kids):
+            parts = [approx(k, atoms) for k in kids]
+            return Approx(tuple(dict.fromkeys(c for p in parts for c in p.files)),
+                          tuple(dict.fromkeys(c for p in parts for c in p.nets)))
+        case And(kids):
+            parts = [approx(k, atoms) for k in kids]
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = meet(acc, p)
+            return acc
+        case _:
+            assert_never(n)
 
 
 def build_tables(recipes: list[IRRecipe], atoms: list[AtomKey],

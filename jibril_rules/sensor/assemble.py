@@ -8,7 +8,8 @@ import uuid
 from collections import Counter, OrderedDict
 from typing import Any
 
-from ..core.kernel_tables import KernelModel, KernelTables
+from ..core.kernel_tables import KernelTables
+from ..runtime.kernel_model import KernelModel
 from . import layout as L
 from .flows import DnsCache, FlowBook, flow_json
 from .procs import Clock, ProcessTable

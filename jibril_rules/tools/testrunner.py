@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bundle import Bundle, compile_ruleset
+from ..bundle import Bundle
+from ..compiler.driver import compile_ruleset
 from ..compiler.ruleset import load_paths
 from ..core.errors import Collector, Diagnostic, JibrilError, Span
 from ..core.source import LList, LMap, key_span, load_yaml, read_source, span_of
