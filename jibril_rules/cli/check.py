@@ -22,14 +22,8 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
          output: str | None) -> None:
     """Check recipes; print every problem with file:line:column."""
     from ..config import load_config
-    from ..tools.lint import (
-        LintOptions,
-        format_github,
-        format_human,
-        format_json,
-        format_sarif,
-        lint_paths,
-    )
+    from ..core.report import format_github, format_human, format_json, format_sarif
+    from ..tools.lint import LintOptions, lint_paths
     with user_errors():
         cfg = load_config(config_path)
     np = cfg.netpolicy if netpolicy is None else netpolicy

@@ -26,7 +26,7 @@ def _bundle(source: tuple[str, ...]) -> Any:
     try:
         return load_isolated(list(source) or ["alchemies"])
     except JibrilError as e:
-        from ..tools.lint import format_human
+        from ..core.report import format_human
         sys.stderr.write(format_human(e.diagnostics, {}))
         sys.exit(1)
 
