@@ -76,11 +76,8 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
     runtime = None
     if not no_reactions and any(r.reactions for r in bundle.recipes):
-        from ..reactions import ReactionConfig, ReactionRuntime
-        raw = dict(cfg.reactions)
-        if dry_run or enforce:
-            raw["mode"] = "monitor" if dry_run else "enforce"
-        runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
+        from ..runtime.pipeline import reaction_runtime
+        runtime = reaction_runtime(cfg.reactions, "monitor" if dry_run else "enforce" if enforce else None)
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
     agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
