@@ -1,0 +1,109 @@
+"""The layout enforces the architecture: the agent never carries the compiler, core imports
+nothing outside core, and the diagnostic registry equals the codes the code can emit."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from jibril_rules.core.errors import CODES
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "jibril_rules"
+
+# What `jibril run` imports: the CLI package (every command module), the agent, the runtime.
+AGENT_MODULES = ("jibril_rules.cli", "jibril_rules.cli.live", "jibril_rules.sensor.agent",
+                 "jibril_rules.sensor.sensor", "jibril_rules.runtime.pipeline",
+                 "jibril_rules.runtime.loading", "jibril_rules.runtime.control",
+                 "jibril_rules.reactions", "jibril_rules.config", "jibril_rules.bundle")
+
+
+def _loaded_after(modules: tuple[str, ...]) -> list[str]:
+    code = ("import sys, json\n" + "".join(f"import {m}\n" for m in modules)
+            + "print(json.dumps(sorted(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=ROOT)
+    return list(json.loads(r.stdout))
+
+
+def test_agent_never_imports_the_compiler() -> None:
+    loaded = _loaded_after(AGENT_MODULES)
+    bad = [m for m in loaded if m.split(".")[0] in ("lark", "cerberus")
+           or m.startswith(("jibril_rules.compiler", "jibril_rules.tools"))]
+    assert bad == [], f"the agent's modules pulled in compile-time code: {bad}"
+
+
+def test_agent_reads_a_bundle_without_the_compiler(tmp_path: Path) -> None:
+    from jibril_rules.bundle import write
+    from jibril_rules.compiler.driver import load_any
+    out = tmp_path / "b.jbundle"
+    write(load_any([str(ROOT / "alchemies")]), str(out))
+    code = ("import sys, json\nfrom jibril_rules.runtime.loading import load_isolated\n"
+            "from jibril_rules.runtime.engine import Engine\n"
+            f"Engine(load_isolated([{str(out)!r}]))\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=ROOT)
+    loaded = json.loads(r.stdout)
+    assert not [m for m in loaded if m.split(".")[0] in ("lark", "cerberus")
+                or m.startswith("jibril_rules.compiler")]
+
+
+def _internal_imports(path: Path) -> set[str]:
+    """Absolute names of the jibril_rules modules a file imports (relative imports resolved)."""
+    mod = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    pkg = pkg.removesuffix(".__init__")
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            if name.startswith("jibril_rules"):
+                out.add(name)
+                out.update(f"{name}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("jibril_rules"))
+    return out
+
+
+def test_core_imports_nothing_outside_core() -> None:
+    for f in sorted((PKG / "core").glob("*.py")):
+        outside = {m for m in _internal_imports(f) if not m.startswith("jibril_rules.core")
+                   and m not in ("jibril_rules", "jibril_rules.__version__")}
+        assert not outside, f"{f.name} imports {sorted(outside)}"
+
+
+def test_runtime_reactions_sensor_never_import_compile_time_code() -> None:
+    for sub in ("runtime", "reactions", "sensor"):
+        for f in sorted((PKG / sub).glob("*.py")):
+            bad = {m for m in _internal_imports(f)
+                   if m.startswith(("jibril_rules.compiler", "jibril_rules.tools", "jibril_rules.cli"))}
+            assert not bad, f"{sub}/{f.name} imports {sorted(bad)}"
+            text = f.read_text()
+            assert not re.search(r"^\s*(import|from) (lark|cerberus)\b", text, re.M), f.name
+
+
+def _emitted_codes() -> set[str]:
+    """Every JRnnn literal in the package's code (the registry module itself excluded)."""
+    found: set[str] = set()
+    for f in PKG.rglob("*.py"):
+        if f == PKG / "core" / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.update(re.findall(r"\bJR\d{3}\b", node.value))
+    return found
+
+
+def test_registry_equals_the_codes_the_code_can_emit() -> None:
+    emitted = _emitted_codes()
+    assert sorted(emitted - set(CODES)) == [], "emitted but not registered (add to CODES)"
+    assert sorted(set(CODES) - emitted) == [], "registered but never emitted (emit or remove)"
