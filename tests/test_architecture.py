@@ -107,3 +107,26 @@ def test_registry_equals_the_codes_the_code_can_emit() -> None:
     emitted = _emitted_codes()
     assert sorted(emitted - set(CODES)) == [], "emitted but not registered (add to CODES)"
     assert sorted(set(CODES) - emitted) == [], "registered but never emitted (emit or remove)"
+
+
+def test_kernel_numbers_come_from_the_header() -> None:
+    from jibril_rules.core import kheader
+    from jibril_rules.core.kernel_tables import MAX_PATH
+    from jibril_rules.core.vocab import FILE_ACTION_BIT, action_mask
+    from jibril_rules.sensor import hooks, layout
+    k = kheader.constants()
+    assert MAX_PATH == layout.PATH_MAX == k["JB_PATH_MAX"]
+    assert hooks.FD_ACTIONS == k["JB_FA_FD_MASK"] == action_mask(
+        ["fasync", "flock", "fsync", "llseek", "mmap", "read", "write", "truncate", "close"])
+    assert all(k[f"JB_FA_{a.upper()}"] == bit for a, bit in FILE_ACTION_BIT.items())
+
+
+def test_a_long_basename_is_a_kernel_entry_not_pass_all(tmp_path: Path) -> None:
+    """The BPF program hashes the last component of any path it judges: no basename limit."""
+    from jibril_rules.compiler.driver import load_any
+    base = "b" * 100
+    f = tmp_path / "r.yaml"
+    f.write_text(f"- kind: test\n  name: r\n  mechanism: file_access\n  file_actions: [open]\n"
+                 f"  bases:\n    - base: {base}\n")
+    t = load_any([str(f)]).tables
+    assert [b for b, _ in t.file_base] == [base] and t.file_any == 0

@@ -8,16 +8,12 @@ from ..core.errors import Collector, Span
 from ..core.ops import Op
 from ..core.reaction import Reaction
 from ..core.source import LMap, SourceFile, span_of
-from ..core.vocab import expand_actions
+from ..core.vocab import MECHANISM_EVENTS, expand_actions
 from . import ast as A
 from .grammar import PosMap, parse_expr
 from .recipe import META_KEYS, Exception_, Recipe, TimesCap
 
-MECH_GATE = {
-    "file_access": ("file_access", "execution"),
-    "execution": ("execution",),
-    "network_peers": ("network_peers",),
-}
+MECH_GATE = MECHANISM_EVENTS
 _WHAT_FIELDS: dict[str, tuple[str, ...]] = {
     "exe": ("process.exe",), "cmd": ("process.cmd",), "args": ("process.args",),
     "comm": ("process.comm",), "uid": ("process.uid",), "pid": ("process.pid",),

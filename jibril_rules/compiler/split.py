@@ -15,10 +15,17 @@ from typing import Any, assert_never
 
 from ..core.errors import Collector, Span
 from ..core.ir import And, Atom, AtomKey, Const, IRRecipe, Node, Or
-from ..core.kernel_tables import MAX_BASE, MAX_PATH, KernelTables
+from ..core.kernel_tables import MAX_PATH, KernelTables
 from ..core.ops import Op
 from ..core.regexcheck import literal_prefix
-from ..core.vocab import ALL_FILE_ACTIONS_MASK, FILE_ACTION_BIT, action_mask
+from ..core.vocab import (
+    ALL_FILE_ACTIONS_MASK,
+    EXECUTION,
+    FILE_ACCESS,
+    FILE_ACTION_BIT,
+    NETWORK_PEERS,
+    action_mask,
+)
 
 EXECVE = 1 << FILE_ACTION_BIT["execve"]
 FILE_ONLY = ALL_FILE_ACTIONS_MASK & ~EXECVE
@@ -49,8 +56,8 @@ def approx_atom(key: AtomKey) -> Approx:
         return TOP  # true when the field is absent, so it says nothing about the event kind
     if f == "event.mechanism" and op in _EQ:
         vals = set(_vals(v))
-        mask = (FILE_ONLY if "file_access" in vals else 0) | (EXECVE if "execution" in vals else 0)
-        return Approx(((mask, ANY),) if mask else (), (ANY,) if "network_peers" in vals else ())
+        mask = (FILE_ONLY if FILE_ACCESS in vals else 0) | (EXECVE if EXECUTION in vals else 0)
+        return Approx(((mask, ANY),) if mask else (), (ANY,) if NETWORK_PEERS in vals else ())
     if f.startswith("file."):
         return Approx(_file_sels(f, op, v), ())
     if f.startswith("flow."):
@@ -208,7 +215,7 @@ def build_tables(recipes: list[IRRecipe], atoms: list[AtomKey],
             if sel[0] == "dir":  # an exact parent directory is the prefix d/ in the kernel
                 sel = ("prefix", _dir_prefix(sel[1]))
             key = sel[1] if len(sel) > 1 else ""
-            limit = MAX_BASE if sel[0] == "base" else MAX_PATH
+            limit = MAX_PATH
             if sel == ANY or len(key.encode()) > limit or (sel[0] == "prefix" and key in ("", "/")):
                 if sel != ANY and len(key.encode()) > limit and diags is not None and spans:
                     diags.warn("JR070", f"'{key[:40]}...' is longer than {limit} bytes; the kernel passes every path for this recipe",

@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-MAX_PATH = 255
-MAX_BASE = 63
+from .kheader import const
+
+# Longest path the kernel tables can judge (bpf/jibril_events.h). A basename has no limit of
+# its own: the program hashes the last component of every path it judges.
+MAX_PATH = const("JB_PATH_MAX")
 
 
 @dataclass(frozen=True)

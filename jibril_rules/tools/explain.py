@@ -10,7 +10,7 @@ from ..compiler.index import describe, index_need
 from ..compiler.ir import render_ir
 from ..compiler.split import build_tables
 from ..core.ir import And, Atom, AtomKey, Const, Node, Or
-from ..core.vocab import FILE_ACTIONS
+from ..core.vocab import FILE_ACTIONS, HELPER_NAMES
 from ..runtime.engine import getter
 from ..runtime.events import normalize
 from ..runtime.kernel_model import KernelModel
@@ -52,10 +52,6 @@ def kernel_lines(r: CompiledRecipe, atoms: list[AtomKey]) -> list[str]:
 
 
 def helpers_of(code: str) -> list[str]:
-    try:
-        from ..reactions import HELPER_NAMES
-    except ImportError:  # pragma: no cover
-        HELPER_NAMES = frozenset(CAPABILITIES)
     return sorted({m for m in _CALL.findall(code) if m in HELPER_NAMES})
 
 

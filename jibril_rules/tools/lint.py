@@ -10,8 +10,9 @@ from ..compiler.ruleset import Ruleset, load_paths
 from ..core.errors import Collector, Diagnostic, Severity, Span
 from ..core.jslex import js_mask
 from ..core.report import format_github, format_human, format_json, format_sarif
+from ..core.vocab import NETWORK_HELPERS
 
-_NET_CALL = re.compile(r"\b(NetBlockIp|NetUnblockIp|NetBlockIpTimer|NetBlockDomain)\s*\(")
+_NET_CALL = re.compile(r"\b(" + "|".join(sorted(NETWORK_HELPERS)) + r")\s*\(")
 
 
 @dataclass(frozen=True)
