@@ -26,17 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-RECIPE = """- kind: bench_{i}
-  name: bench_{i}
-  mechanism: file_access
-  importance: low
-  file_actions: [open, write]
-  bases:
-    - dir: /etc/bench{i}
-      base: app{i}.conf
-  when: process.comm != "bench{i}" and not process.exe endswith "/safe{i}"
-"""
+from gen import recipes_yaml  # noqa: E402  (the benchmarks' realistic recipe mix)
 
 CHILD = r"""
 import gc, json, sys
@@ -77,7 +69,7 @@ def main() -> None:
     from jibril_rules.compiler.driver import load_any
     with tempfile.TemporaryDirectory(prefix="jb-agent-rss-") as tmp:
         src = Path(tmp) / "recipes.yaml"
-        src.write_text("".join(RECIPE.format(i=i) for i in range(a.recipes)))
+        src.write_text(recipes_yaml(a.recipes))
         bundle = Path(tmp) / "recipes.jbundle"
         write(load_any([str(src)]), str(bundle))
         got: dict[str, list[float]] = {m: [] for m, _ in MODES}

@@ -7,6 +7,7 @@ values select, plus the few recipes with no index key. runtime/tree.py evaluates
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, assert_never
 
 from ..bundle import INDEX_FIELDS, TreeData
@@ -74,26 +75,41 @@ def describe(need: Need) -> str:
     return f"{' / '.join(fields)} in [{', '.join(vals[:8])}]{more}"
 
 
-def mechanisms_of(n: Node, atoms: list[AtomKey]) -> frozenset[str]:
-    """The event kinds a condition can match (from its `event.mechanism` atoms)."""
+AtomKinds = Callable[[AtomKey], "frozenset[str] | None"]
+
+
+def kinds_of(n: Node, atoms: list[AtomKey], atom_kinds: AtomKinds) -> frozenset[str]:
+    """The event kinds in which `n` can hold, given the kinds of each positive atom
+    (None: every kind). Shared by the tree (event.mechanism atoms) and JR073 (field kinds)."""
     every = frozenset(MECHANISMS)
     match n:
         case Const(value):
             return every if value else frozenset()
         case Atom(i, negated):
-            f, op, v = atoms[i]
-            if not negated and f == "event.mechanism" and op in _EQ:
-                return frozenset(str(x) for x in _vals(v)) & every
-            return every
+            ks = None if negated else atom_kinds(atoms[i])
+            return every if ks is None else ks
         case And(kids):
             out = every
             for k in kids:
-                out &= mechanisms_of(k, atoms)
+                out &= kinds_of(k, atoms, atom_kinds)
             return out
         case Or(kids):
-            return frozenset().union(*(mechanisms_of(k, atoms) for k in kids))
+            return frozenset().union(*(kinds_of(k, atoms, atom_kinds) for k in kids))
         case _:
             assert_never(n)
+
+
+def mechanism_gate(key: AtomKey) -> frozenset[str] | None:
+    """The kinds an `event.mechanism == / in` atom allows (None for any other atom)."""
+    f, op, v = key
+    if f == "event.mechanism" and op in _EQ:
+        return frozenset(str(x) for x in _vals(v)) & frozenset(MECHANISMS)
+    return None
+
+
+def mechanisms_of(n: Node, atoms: list[AtomKey]) -> frozenset[str]:
+    """The event kinds a condition can match (from its `event.mechanism` atoms)."""
+    return kinds_of(n, atoms, mechanism_gate)
 
 
 def build_tree(recipes: list[IRRecipe], atoms: list[AtomKey]) -> TreeData:

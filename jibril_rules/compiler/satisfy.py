@@ -17,6 +17,7 @@ from ..core.ir import And, Atom, AtomKey, Const, Node, Or
 from ..core.ops import Op
 from ..core.vocab import MECHANISMS
 from . import ast as A
+from .index import kinds_of, mechanism_gate
 from .ir import AtomTable, to_ir
 from .recipe import Recipe
 
@@ -34,10 +35,7 @@ def _kinds(key: AtomKey) -> frozenset[str] | None:
     if f is None or key.op is Op.NE:  # `!=` holds when the field is absent
         return None
     if key.field == "event.mechanism":
-        if key.op not in (Op.EQ, Op.IN):
-            return None
-        vals = key.value if isinstance(key.value, tuple) else (key.value,)
-        return frozenset(str(v) for v in vals) & _EVERY
+        return mechanism_gate(key)
     return f.kinds if f.kinds != _EVERY else None
 
 
@@ -67,21 +65,7 @@ def contradiction(n: Node, atoms: list[AtomKey]) -> str | None:
 
 def _node_kinds(n: Node, atoms: list[AtomKey]) -> frozenset[str]:
     """Event kinds in which `n` can hold."""
-    match n:
-        case Const(value):
-            return _EVERY if value else frozenset()
-        case Atom(i, negated):
-            ks = None if negated else _kinds(atoms[i])
-            return _EVERY if ks is None else ks
-        case And(kids):
-            out = _EVERY
-            for k in kids:
-                out &= _node_kinds(k, atoms)
-            return out
-        case Or(kids):
-            return frozenset().union(*(_node_kinds(k, atoms) for k in kids))
-        case _:
-            assert_never(n)
+    return kinds_of(n, atoms, _kinds)
 
 
 def _render(n: Node, atoms: list[AtomKey]) -> str:
