@@ -55,7 +55,7 @@ class Agent:
         # the kernel (and the assembler for relative paths) already applied the tables
         self.engine = Engine(bundle, kernel_model=False, aggregate_s=self.opts.aggregate_s)
         self.pipeline = Pipeline(self.engine, printers, runtime)
-        self.printers = printers
+        self.printers = self.pipeline.printers  # one list: what the pipeline prints to
         self.runtime = runtime
         self.loader = loader
         self.out = out or sys.stdout
