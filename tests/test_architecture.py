@@ -130,3 +130,18 @@ def test_a_long_basename_is_a_kernel_entry_not_pass_all(tmp_path: Path) -> None:
                  f"  bases:\n    - base: {base}\n")
     t = load_any([str(f)]).tables
     assert [b for b, _ in t.file_base] == [base] and t.file_any == 0
+
+
+def test_one_event_pipeline_and_one_reactions_runtime_builder() -> None:
+    """event -> engine -> printers -> reactions is written once (runtime/pipeline.py), and
+    replay, the agent and `jibril test` go through it."""
+    callers = []
+    for f in PKG.rglob("*.py"):
+        text = f.read_text()
+        if re.search(r"\.process\(\s*\w", text) and "engine" in text and f.parent.name != "reactions":
+            callers.append(f.relative_to(PKG).as_posix())
+        if "ReactionRuntime(" in text and f.parent.name != "reactions":
+            assert f.relative_to(PKG).as_posix() == "runtime/pipeline.py", f
+    assert callers == ["runtime/pipeline.py"]
+    for user in ("cli/replay.py", "sensor/agent.py", "tools/testrunner.py"):
+        assert "Pipeline(" in (PKG / user).read_text(), user
