@@ -52,7 +52,7 @@ class Agent:
                  loader: Callable[[], Any] | None = None, opts: AgentOptions | None = None,
                  out: IO[str] | None = None, err: IO[str] | None = None,
                  observer: Any | None = None) -> None:
-        from ..engine import Engine
+        from ..runtime.engine import Engine
         self.bundle = bundle
         self.opts = opts or AgentOptions()
         # the kernel (and the assembler for relative paths) already applied the tables
@@ -86,7 +86,7 @@ class Agent:
                 self._react(d)
 
     def _react(self, d: Any) -> None:
-        from ..dispatch import reaction_call
+        from ..runtime.dispatch import reaction_call
         ref, specs = reaction_call(d.recipe)
         if self.runtime is not None and not self.runtime.submit(ref, specs, d.event):
             self.reaction_rejects += 1
@@ -123,7 +123,7 @@ class Agent:
         """Compile every reaction before the first event, so the first kill pays no cold start."""
         if self.runtime is None:
             return
-        from ..dispatch import reaction_call
+        from ..runtime.dispatch import reaction_call
         for r in self.bundle.recipes:
             if r.reactions:
                 self.runtime.warm(*reaction_call(r))
@@ -151,7 +151,7 @@ class Agent:
         """Current reaction mode of each recipe that has reactions."""
         if self.runtime is None:
             return {}
-        from ..dispatch import reaction_call
+        from ..runtime.dispatch import reaction_call
         return {r.name: self.runtime.mode_for(reaction_call(r)[0])
                 for r in self.bundle.recipes if r.reactions}
 
