@@ -55,29 +55,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _section(cls: type, raw: Any, name: str, out: list[Problem]) -> Any:
+def _section(cls: type, raw: Any, path: tuple[str | int, ...], out: list[Problem]) -> Any:
+    """An instance of cls from a mapping, or None (problems appended, located by path)."""
+    name = str(path[-1])
     if raw is None:
-        return cls()
+        raw = {}
     if not isinstance(raw, dict):
-        out.append(((name,), f"'{name}' must be a mapping", "see docs/observability.md"))
-        return cls()
+        out.append((path, f"'{name}' must be a mapping", "see docs/observability.md"))
+        return None
     known = {f.name: f for f in fields(cls)}
     kw: dict[str, Any] = {}
     for k, v in raw.items():
         if k not in known:
-            out.append(((name, k), f"unknown {name} option '{k}'",
-                        f"valid: {', '.join(known)}"))
+            out.append(((*path, k), f"unknown {name} option '{k}'", f"valid: {', '.join(known)}"))
             continue
         kw[k] = v
     try:
         return cls(**kw)
     except TypeError as e:
-        out.append(((name,), str(e), "see docs/observability.md"))
-        return cls()
+        out.append((path, f"{name}: {e}".replace("__init__() ", ""), "see docs/observability.md"))
+        return None
 
 
 def metrics_settings(raw: Any, out: list[Problem]) -> MetricsSettings:
-    m: MetricsSettings = _section(MetricsSettings, raw, "metrics", out)
+    m: MetricsSettings = _section(MetricsSettings, raw, ("metrics",), out) or MetricsSettings()
     if not isinstance(m.listen, str):
         out.append((("metrics", "listen"), "'listen' must be a string HOST:PORT or \"\"",
                     "e.g. listen: 127.0.0.1:9376"))
@@ -97,7 +98,7 @@ def metrics_settings(raw: Any, out: list[Problem]) -> MetricsSettings:
 
 
 def log_settings(raw: Any, out: list[Problem]) -> LogSettings:
-    s: LogSettings = _section(LogSettings, raw, "log", out)
+    s: LogSettings = _section(LogSettings, raw, ("log",), out) or LogSettings()
     try:
         if s.level is not None:
             parse_level(str(s.level))
@@ -121,7 +122,7 @@ def printer_spec(p: Any, i: int, out: list[Problem]) -> None:
     if cls is None:
         out.append((("printers", i), f"unknown printer '{kind}'", "use http or syslog"))
         return
-    s = _section(cls, body, str(kind), out)
+    s = _section(cls, body, ("printers", i, str(kind)), out)
     if isinstance(s, HttpSettings) and not str(s.url).startswith(("http://", "https://")):
         out.append((("printers", i), "http printer needs url: http://...", "add url:"))
     if isinstance(s, SyslogSettings) and s.facility not in FACILITIES:
