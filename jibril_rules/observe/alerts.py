@@ -9,6 +9,7 @@ along unchanged. `schema_version` lets a consumer pin the shape.
 from __future__ import annotations
 
 import socket
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,8 +124,25 @@ def falco_shape(ev: dict[str, Any], when: float | None = None) -> dict[str, Any]
             "tags": tags(meta), "schema_version": SCHEMA_VERSION}
 
 
-def alert(ev: dict[str, Any], when: float | None = None) -> dict[str, Any]:
+class _Last(threading.local):
+    ev: Any = None
+    shape: dict[str, Any] = {}
+
+
+_last = _Last()
+
+
+def shape_of(ev: dict[str, Any]) -> dict[str, Any]:
+    """falco_shape of the detection being handed out right now: the observer and every printer
+    get the same object (one computation, one detection time)."""
+    if _last.ev is not ev:
+        _last.shape = falco_shape(ev)
+        _last.ev = ev
+    return _last.shape
+
+
+def alert(ev: dict[str, Any]) -> dict[str, Any]:
     """The Jibril detection with the Falco keys added (Jibril keys win nothing: none collide)."""
     out = dict(ev)
-    out.update(falco_shape(ev, when))
+    out.update(shape_of(ev))
     return out

@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from .alerts import falco_shape
+from .alerts import shape_of
 from .metrics import Metrics
 
 RECENT = 100
@@ -85,7 +85,7 @@ class Observer:
         meta = ev.get("metadata") or {}
         name = det.recipe_name
         self.metrics.inc("detections", name, str(meta.get("importance") or "none"))
-        shape = falco_shape(ev)
+        shape = shape_of(ev)
         uuid = str(ev.get("uuid", ""))
         entry = {"time": shape["time"], "uuid": uuid, "rule": name, "priority": shape["priority"],
                  "output": shape["output"], "fields": shape["output_fields"], "reactions": []}

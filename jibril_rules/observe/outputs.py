@@ -8,6 +8,7 @@ before dropping it (counted). Syslog sends one datagram per detection on a non-b
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -15,8 +16,7 @@ import queue
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,11 @@ class HttpPrinter:
         if not s.url.startswith(("http://", "https://")):
             raise ValueError(f"http printer: url must start with http:// or https:// ({s.url!r})")
         self.s = s
+        u = urlsplit(s.url)
+        self._https = u.scheme == "https"
+        self._hostport = u.netloc
+        self._path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+        self._conn: http.client.HTTPConnection | None = None
         self.counts = _Counts("http", metrics)
         self._q: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=s.queue_size)
         self._headers = {"Content-Type": "application/json", "User-Agent": "jibril-rules",
@@ -103,13 +108,13 @@ class HttpPrinter:
         delay = self.s.backoff_ms / 1000.0
         for attempt in range(self.s.retries + 1):
             try:
-                req = urllib.request.Request(self.s.url, data=body, headers=self._headers,
-                                             method="POST")
-                with urllib.request.urlopen(req, timeout=self.s.timeout_ms / 1000.0) as resp:
-                    resp.read()
+                self._post(body)
                 self.counts.ok(len(items))
                 return
-            except (urllib.error.URLError, OSError, ValueError) as e:
+            except (http.client.HTTPException, OSError, ValueError) as e:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
                 if attempt == self.s.retries:
                     log.warning("http output %s: dropped %d alert(s) after %d attempt(s): %s",
                                 self.s.url, len(items), attempt + 1, e)
@@ -117,6 +122,20 @@ class HttpPrinter:
                 time.sleep(delay)
                 delay *= 2
         self.counts.drop(len(items))
+
+    def _post(self, body: bytes) -> None:
+        """One POST on a kept-alive connection; a non-2xx answer is a failure (retried)."""
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = cls(self._hostport, timeout=self.s.timeout_ms / 1000.0)
+        self._conn.request("POST", self._path, body=body, headers=self._headers)
+        resp = self._conn.getresponse()
+        resp.read()
+        if resp.will_close:
+            self._conn.close()
+            self._conn = None
+        if not 200 <= resp.status < 300:
+            raise ValueError(f"HTTP {resp.status} {resp.reason}")
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Deliver what is queued (bounded), then stop the sender."""
