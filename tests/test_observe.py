@@ -345,3 +345,17 @@ def test_config_search_order(tmp_path: Path, monkeypatch: Any) -> None:
     assert find_config() == str(root / "etc/jibril/jibril.yaml")
     (work / "jibril.yaml").write_text("printers: [stdout]\n")
     assert find_config() == "jibril.yaml"  # ./jibril.yaml first
+
+
+def test_replay_reaction_records_go_to_their_own_stream(tmp_path: Path) -> None:
+    import os
+    events = ALCH / "crypto_miner_executed" / "events.jsonl"
+    rx = tmp_path / "reactions.jsonl"
+    r = jibril("replay", str(events), "--from", str(ALCH), "--dry-run", "--format", "json",
+               "--reactions-output", str(rx),
+               env=dict(os.environ, JIBRIL_RULES_STATE=str(tmp_path / "state")))
+    assert r.returncode == 0, r.stderr
+    dets = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+    assert dets and all("rule" in d and "reaction" not in d for d in dets)
+    recs = [json.loads(x) for x in rx.read_text().splitlines()]
+    assert recs and all(x["mode"] == "monitor" and "calls" in x for x in recs)

@@ -16,9 +16,9 @@ import queue
 import socket
 import threading
 import time
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .alerts import SYSLOG_SEVERITY, alert, hostname, rfc3339
 
