@@ -14,12 +14,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from falco_payload import check_falcosidekick_payload
 
 from jibril_rules.observe.alerts import FALCO_KEYS, PRIORITY, alert
 from jibril_rules.observe.hub import Observer
@@ -29,8 +29,6 @@ from jibril_rules.observe.server import serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 ALCH = ROOT / "alchemies"
-FALCO_PRIORITIES = {"emergency", "alert", "critical", "error", "warning", "notice",
-                    "informational", "debug"}
 
 
 def jibril(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Any:
@@ -51,28 +49,6 @@ class Det:
     def __init__(self, event: dict[str, Any]) -> None:
         self.event = event
         self.recipe_name = event["metadata"]["name"]
-
-
-def check_falcosidekick_payload(body: dict[str, Any]) -> None:
-    """Field names and types as falcosidekick's Falco input (types.FalcoPayload) decodes them,
-    and its Check(): priority known, rule set, time set, output_fields non-empty."""
-    assert isinstance(body["output"], str) and body["output"]
-    assert isinstance(body["priority"], str) and body["priority"].lower() in FALCO_PRIORITIES
-    assert isinstance(body["rule"], str) and body["rule"]
-    t = body["time"]
-    assert isinstance(t, str) and re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", t), t
-    datetime.fromisoformat(t.replace("Z", "+00:00"))
-    of = body["output_fields"]
-    assert isinstance(of, dict) and of
-    assert all(isinstance(k, str) for k in of)
-    assert all(v is None or isinstance(v, str | int | float | bool) for v in of.values())
-    for k in ("k8s.ns.name", "k8s.pod.name"):  # falcosidekick type-asserts these to string
-        assert k not in of or isinstance(of[k], str)
-    assert isinstance(body["source"], str) and body["source"]
-    assert isinstance(body["tags"], list) and all(isinstance(x, str) for x in body["tags"])
-    assert isinstance(body["hostname"], str)
-    assert "uuid" not in body or isinstance(body["uuid"], str)
 
 
 # -- metrics registry & docs -----------------------------------------------------------------

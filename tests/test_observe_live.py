@@ -11,15 +11,18 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from falco_payload import check_falcosidekick_payload
 
 pytestmark = [pytest.mark.root, pytest.mark.kernel, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,8 +57,24 @@ def wait(pred: Any, timeout: float, step: float = 0.2) -> Any:
     return pred()
 
 
+class Sink(BaseHTTPRequestHandler):
+    """What falcosidekick's Falco input would receive."""
+
+    bodies: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        n = int(self.headers.get("Content-Length", "0"))
+        type(self).bodies.append(json.loads(self.rfile.read(n)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+
 class LiveAgent:
-    def __init__(self, tmp: Path, level: str) -> None:
+    def __init__(self, tmp: Path, level: str, webhook: str) -> None:
         self.dir = tmp / level
         self.watched = self.dir / "w"
         self.watched.mkdir(parents=True)
@@ -83,7 +102,8 @@ class LiveAgent:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jibril_rules.cli", "run", "--from", str(self.dir / "r.yaml"),
              "--dry-run", "--for", "240", "--control", "", "--aggregate", "0",
-             "--metrics-listen", f"127.0.0.1:{self.port}", "--log-level", level],
+             "--metrics-listen", f"127.0.0.1:{self.port}", "--log-level", level,
+             "--output", f"http:{webhook}"],
             stdout=open(self.out_path, "w"), stderr=open(self.log_path, "w"),  # noqa: SIM115
             cwd=self.dir, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         self.health_while_starting: int | None = None
@@ -128,7 +148,11 @@ class LiveAgent:
 @pytest.fixture(scope="module")
 def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("obs-live")
-    info, warn = LiveAgent(tmp, "info"), LiveAgent(tmp, "warning")
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    # the info agent posts to the sink; the warning agent to a port nobody listens on
+    info = LiveAgent(tmp, "info", f"http://127.0.0.1:{sink.server_address[1]}/")
+    warn = LiveAgent(tmp, "warning", f"http://127.0.0.1:{free_port()}/")
     try:
         info.wait_ready()
         warn.wait_ready()
@@ -140,6 +164,8 @@ def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     finally:
         info.stop()
         warn.stop()
+        sink.shutdown()
+        sink.server_close()
 
 
 def test_healthz_and_metrics_scraped_by_real_prometheus(agents: dict[str, Any]) -> None:
@@ -223,4 +249,23 @@ def test_reaction_info_in_agent_log_only_at_info(agents: dict[str, Any]) -> None
         "detections", [{}])[0].get("reactions"), 10)
     assert ran and ran[0]["status"] == "ok"  # the reaction ran there too
     assert not [r for r in w.log_records() if r.get("msg") == f"[{RECIPE}] x"]
+    assert "DETECT " + RECIPE in w.out_path.read_text()
+
+
+def test_live_webhook_delivers_falco_shape_and_counts_drops_when_down(agents: dict[str, Any]) -> None:
+    uuid = agents["uuids"]["info"]
+    body = wait(lambda: next((b for b in Sink.bodies if b.get("uuid") == uuid), None), 15)
+    assert body, Sink.bodies
+    assert body["rule"] == RECIPE and body["priority"] == "Error" and body["source"] == "jibril"
+    assert body["output_fields"]["fd.name"].endswith("/w/trigger.txt")
+    assert "mitre_discovery" in body["tags"]
+    check_falcosidekick_payload(body)
+    w = agents["warning"]  # its webhook is down: detection went on, the alert was dropped
+
+    def dropped() -> float:
+        text = get(w.base + "/metrics")[1].decode()
+        line = next((x for x in text.splitlines()
+                     if x.startswith('jibril_userspace_queue_drops_total{queue="http"}')), "")
+        return float(line.split()[-1]) if line else 0.0
+    assert wait(lambda: dropped() >= 1, 20)
     assert "DETECT " + RECIPE in w.out_path.read_text()
