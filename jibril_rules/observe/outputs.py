@@ -168,6 +168,7 @@ class SyslogPrinter:
             self._addr = s.address
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
+        self._warned = False
 
     def format(self, det: Any) -> bytes:
         a = alert(det.event)
@@ -181,8 +182,12 @@ class SyslogPrinter:
         try:
             self._sock.sendto(self.format(det), self._addr)
             self.counts.ok()
-        except OSError:
+        except OSError as e:
             self.counts.drop()
+            if not self._warned:  # once: the drops counter tells the rest
+                self._warned = True
+                log.warning("syslog output %s: %s (alerts dropped and counted)", self.s.address,
+                            e.strerror or e)
 
     def close(self) -> None:
         self._sock.close()

@@ -98,10 +98,8 @@ RuntimeDirectoryMode=0700
 StateDirectory=jibril-rules
 StateDirectoryMode=0700
 CapabilityBoundingSet={' '.join(CAPABILITIES)}
-AmbientCapabilities={' '.join(CAPABILITIES)}
 NoNewPrivileges=yes
 LimitMEMLOCK=infinity
-ProtectHome=read-only
 ProtectClock=yes
 ProtectHostname=yes
 
