@@ -269,3 +269,36 @@ def test_live_webhook_delivers_falco_shape_and_counts_drops_when_down(agents: di
         return float(line.split()[-1]) if line else 0.0
     assert wait(lambda: dropped() >= 1, 20)
     assert "DETECT " + RECIPE in w.out_path.read_text()
+
+
+def test_reload_success_and_failure_are_counted(agents: dict[str, Any]) -> None:
+    import signal
+    a = agents["info"]
+    recipe = a.dir / "r.yaml"
+
+    def metric(name: str) -> dict[str, float]:
+        out = {}
+        for x in get(a.base + "/metrics")[1].decode().splitlines():
+            if x.startswith(name):
+                key, val = x.rsplit(" ", 1)
+                out[key] = float(val)
+        return out
+    before = json.loads(get(a.base + "/api/status")[1])["bundle"]
+    recipe.write_text(recipe.read_text() + f"""
+- kind: obs_test
+  name: obs_live_added
+  mechanism: file_access
+  file_actions: [create]
+  bases: [{{dir: '{a.watched}', base: other.txt}}]
+""")
+    a.proc.send_signal(signal.SIGHUP)
+    assert wait(lambda: metric("jibril_reloads_total").get('jibril_reloads_total{result="success"}'), 60)
+    after = json.loads(get(a.base + "/api/status")[1])["bundle"]
+    assert after["digest"] != before["digest"] and after["recipes"] == 2
+    assert after["generation"] > before["generation"]
+    assert metric("jibril_bundle_info") == {f'jibril_bundle_info{{digest="{after["digest"]}"}}': 1.0}
+    recipe.write_text("- kind: [broken\n")
+    a.proc.send_signal(signal.SIGHUP)
+    assert wait(lambda: metric("jibril_reloads_total").get('jibril_reloads_total{result="failure"}'), 60)
+    assert json.loads(get(a.base + "/api/status")[1])["bundle"]["digest"] == after["digest"]
+    assert get(a.base + "/healthz")[0] == 200  # the old bundle keeps running
