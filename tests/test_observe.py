@@ -335,3 +335,22 @@ def test_replay_reaction_records_go_to_their_own_stream(tmp_path: Path) -> None:
     assert dets and all("rule" in d and "reaction" not in d for d in dets)
     recs = [json.loads(x) for x in rx.read_text().splitlines()]
     assert recs and all(x["mode"] == "monitor" and "calls" in x for x in recs)
+
+
+def test_default_metrics_address_taken_is_a_warning_explicit_is_an_error() -> None:
+    from jibril_rules.observe import runner
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    addr = f"127.0.0.1:{busy.getsockname()[1]}"
+    try:
+        obs = runner.configure({}, None, "warning", None)
+        obs.listen = addr  # as if the default were taken
+        runner.serve(obs, None)
+        assert obs.server is None
+        obs = runner.configure({}, addr, "warning", None)
+        with pytest.raises(OSError):
+            runner.serve(obs, None)
+    finally:
+        busy.close()
+        logging.getLogger("jibril_rules").handlers.clear()

@@ -17,6 +17,7 @@ class Observability:
     observer: Any | None
     server: Any | None
     listen: str
+    explicit: bool = False  # listen came from the flag or the config, not the default
 
     def close(self) -> None:
         from .server import stop
@@ -47,16 +48,26 @@ def configure(observe_cfg: dict[str, Any], listen_flag: str | None, level_flag: 
     setup_logging(resolve_level(level_flag, ls.level), format_flag or ls.format,
                   rate_per_s=ls.rate_per_s, burst=ls.burst,
                   on_drop=observer.on_log_dropped if observer is not None else None)
-    return Observability(observer, None, listen)
+    explicit = listen_flag is not None or "listen" in (observe_cfg.get("metrics") or {})
+    return Observability(observer, None, listen, explicit)
 
 
 def serve(obs: Observability, token: str | None) -> None:
+    """Start the HTTP server. OSError when an address asked for explicitly is taken; on the
+    default address the agent warns and goes on without it (protection first)."""
     if obs.observer is None:
         return
     from .server import serve as start
-    obs.server = start(obs.listen, obs.observer, token)
-    logging.getLogger("jibril_rules.observe").info(
-        "jibril: metrics, /healthz and the status page on http://%s/", obs.listen)
+    log = logging.getLogger("jibril_rules.observe")
+    try:
+        obs.server = start(obs.listen, obs.observer, token)
+    except OSError as e:
+        if obs.explicit:
+            raise
+        log.warning("jibril: cannot serve metrics on %s (%s): running without them; set "
+                    "metrics.listen or --metrics-listen", obs.listen, e.strerror or e)
+        return
+    log.info("jibril: metrics, /healthz and the status page on http://%s/", obs.listen)
 
 
 def printer_specs(cfg_printers: tuple[Any, ...], fmt: str, outputs: tuple[str, ...]) -> list[Any]:
