@@ -354,3 +354,20 @@ def test_default_metrics_address_taken_is_a_warning_explicit_is_an_error() -> No
     finally:
         busy.close()
         logging.getLogger("jibril_rules").handlers.clear()
+
+
+def test_syslog_local_socket_and_missing_socket_counts(tmp_path: Path) -> None:
+    path = str(tmp_path / "log.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    rx.settimeout(5)
+    det = Det(detections(tmp_path)[0])
+    p = SyslogPrinter(SyslogSettings(address=path))
+    try:
+        p.emit(det)
+        assert rx.recv(65536).decode().startswith("<")
+    finally:
+        rx.close()
+    p.emit(det)  # the socket is gone: dropped and counted, never raised
+    p.close()
+    assert p.counts.sent == 1 and p.counts.dropped == 1
