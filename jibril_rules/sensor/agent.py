@@ -176,6 +176,8 @@ class Agent:
             self._say(f"jibril: {s['kernel_eps']:.0f} ev/s kernel, {s['userspace_eps']:.0f} ev/s "
                       f"userspace, {s['matches']} matches, {s['drops']} drops, "
                       f"{s['reaction_errors']} reaction errors")
+        sd_notify(f"STATUS={s['matches']} matches, {s['drops']} drops, "
+                  f"{s['reaction_errors']} reaction errors")  # `systemctl status` shows it
 
     def _say(self, line: str, level: int = logging.INFO) -> None:
         if self.err is None:
