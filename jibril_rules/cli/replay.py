@@ -25,9 +25,11 @@ from .app import load_bundle, main, print_diags, user_errors
 @click.option("--aggregate", "aggregate_s", type=float, default=0.0,
               help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
 @click.option("--config", "config_path", default=None)
+@click.option("--reactions-output", "reactions_out", default=None,
+              help="Write reaction records (JSON lines) to this file, apart from the detections.")
 def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
            enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float,
-           config_path: str | None) -> None:
+           config_path: str | None, reactions_out: str | None) -> None:
     """Run recorded events (JSONL) through the recipes; no root needed."""
     from ..config import load_config
     from ..runtime.engine import Engine
@@ -50,13 +52,16 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
     runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
         reaction_runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
-    pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt))
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
+    sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
+    pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
     try:
         for el in read_events(events, errs):
             pipe.feed(el.event, normalized=True)
     finally:
+        if sink is not None:
+            sink.close()
         pipe.close()
         if scratch is not None:
             scratch.cleanup()
@@ -70,9 +75,11 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         sys.exit(1)
 
 
-def _show(d: Any, records: Any, fmt: str) -> None:
+def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
     for rec in records:
-        if fmt == "json":
+        if sink is not None:  # their own stream: never mixed into the detections
+            sink.write(json.dumps(rec.to_dict(), sort_keys=True, default=str) + "\n")
+        elif fmt == "json":
             click.echo(json.dumps({"reaction": rec.to_dict()}, sort_keys=True, default=str))
         else:
             calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"
