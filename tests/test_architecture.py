@@ -19,7 +19,8 @@ PKG = ROOT / "jibril_rules"
 AGENT_MODULES = ("jibril_rules.cli", "jibril_rules.cli.live", "jibril_rules.sensor.agent",
                  "jibril_rules.sensor.sensor", "jibril_rules.runtime.pipeline",
                  "jibril_rules.runtime.loading", "jibril_rules.runtime.control",
-                 "jibril_rules.reactions", "jibril_rules.config", "jibril_rules.bundle")
+                 "jibril_rules.reactions", "jibril_rules.config", "jibril_rules.bundle",
+                 "jibril_rules.observe", "jibril_rules.observe.runner")
 
 
 def _loaded_after(modules: tuple[str, ...]) -> list[str]:
@@ -82,7 +83,7 @@ def test_core_imports_nothing_outside_core() -> None:
 
 
 def test_runtime_reactions_sensor_never_import_compile_time_code() -> None:
-    for sub in ("runtime", "reactions", "sensor"):
+    for sub in ("runtime", "reactions", "sensor", "observe"):
         for f in sorted((PKG / sub).glob("*.py")):
             bad = {m for m in _internal_imports(f)
                    if m.startswith(("jibril_rules.compiler", "jibril_rules.tools", "jibril_rules.cli"))}
