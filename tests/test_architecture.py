@@ -146,3 +146,22 @@ def test_one_event_pipeline_and_one_reactions_runtime_builder() -> None:
     assert callers == ["runtime/pipeline.py"]
     for user in ("cli/replay.py", "sensor/agent.py", "tools/testrunner.py"):
         assert "Pipeline(" in (PKG / user).read_text(), user
+
+
+def test_no_function_body_is_written_twice() -> None:
+    """One source for every helper: two functions with the same arguments and the same body
+    (docstring aside, two lines or more) are a copy to merge (e.g. sd_notify, _vals)."""
+    seen: dict[str, list[str]] = {}
+    for f in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            if sum(len(ast.unparse(b).splitlines()) for b in body) < 2:
+                continue
+            key = ast.dump(node.args) + ast.dump(ast.Module(body=body, type_ignores=[]))
+            seen.setdefault(key, []).append(f"{f.relative_to(PKG)}:{node.lineno} {node.name}")
+    copies = [where for where in seen.values() if len(where) > 1]
+    assert copies == [], f"the same function written twice: {copies}"

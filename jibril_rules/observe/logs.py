@@ -54,16 +54,22 @@ def under_journal(stream: IO[str]) -> bool:
         return True  # set but unverifiable (a wrapped stream): trust it
 
 
-class TextFormatter(logging.Formatter):
+class _Formatter(logging.Formatter):
     def __init__(self, stamp: bool) -> None:
         super().__init__()
-        self.stamp = stamp
+        self.stamp = stamp  # False under the journal, which stamps every line itself
 
+    @staticmethod
+    def timestamp(record: logging.LogRecord) -> str:
+        return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                + f".{int(record.msecs):03d}Z")
+
+
+class TextFormatter(_Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = []
         if self.stamp:
-            parts.append(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                         + f".{int(record.msecs):03d}Z")
+            parts.append(self.timestamp(record))
         parts += [record.levelname, record.getMessage()]
         for k in EXTRA_KEYS:
             v = getattr(record, k, None)
@@ -75,16 +81,11 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class JsonFormatter(logging.Formatter):
-    def __init__(self, stamp: bool) -> None:
-        super().__init__()
-        self.stamp = stamp
-
+class JsonFormatter(_Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {}
         if self.stamp:
-            out["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + \
-                f".{int(record.msecs):03d}Z"
+            out["time"] = self.timestamp(record)
         out.update(level=record.levelname.lower(), logger=record.name, msg=record.getMessage())
         for k in EXTRA_KEYS:
             v = getattr(record, k, None)

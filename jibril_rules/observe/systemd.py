@@ -32,6 +32,7 @@ CAPABILITIES = ("CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "
 
 
 def notify(state: str) -> bool:
+    """Tell systemd (Type=notify) about our state; no-op when NOTIFY_SOCKET is unset."""
     addr = os.environ.get("NOTIFY_SOCKET")
     if not addr:
         return False

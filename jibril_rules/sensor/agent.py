@@ -7,34 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ..observe.systemd import notify as sd_notify
 from .sensor import Sensor, SensorStats
 
 log = logging.getLogger("jibril_rules.agent")
-
-
-def sd_notify(state: str) -> bool:
-    """Tell systemd (Type=notify) about our state; no-op when NOTIFY_SOCKET is unset."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return False
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.connect(addr)
-            s.sendall(state.encode())
-        return True
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
