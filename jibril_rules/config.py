@@ -11,7 +11,8 @@ from .core.errors import Collector, JibrilError
 from .core.source import LMap, key_span, load_yaml, read_source, span_of
 
 DEFAULT_NAMES = ("jibril.yaml",)
-SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, for tests)
+SYSTEM_DIR = "etc/jibril"  # below the root: / (or $JIBRIL_ROOT, for tests)
+SYSTEM_CONFIG = f"{SYSTEM_DIR}/jibril.yaml"
 
 
 def find_config(root: str | None = None) -> str | None:

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from jibril_rules.core.errors import CODES
 
@@ -165,3 +166,31 @@ def test_no_function_body_is_written_twice() -> None:
             seen.setdefault(key, []).append(f"{f.relative_to(PKG)}:{node.lineno} {node.name}")
     copies = [where for where in seen.values() if len(where) > 1]
     assert copies == [], f"the same function written twice: {copies}"
+
+
+def test_names_and_numbers_have_one_owner() -> None:
+    """The reaction modes, importance levels, the default metrics address, the system config
+    folder and stdout printer names are written once, in the module that owns them."""
+    owners = {("monitor", "enforce"): "core/vocab.py",
+              ("low", "medium", "high", "critical"): "core/vocab.py",
+              "127.0.0.1:9376": "observe/settings.py",
+              "etc/jibril": "config.py", "etc/jibril/jibril.yaml": "config.py",
+              ("stdout", "human"): "runtime/printers.py",
+              ("stdout:json", "json"): "runtime/printers.py"}
+    found: dict[Any, set[str]] = {}
+    for f in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                val: Any = node.value
+            elif isinstance(node, ast.Tuple | ast.List) and node.elts and all(
+                    isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                val = tuple(e.value for e in node.elts)  # type: ignore[attr-defined]
+            else:
+                continue
+            if val in owners:
+                found.setdefault(val, set()).add(f.relative_to(PKG).as_posix())
+    for val, owner in owners.items():
+        assert found.get(val, set()) <= {owner}, f"{val!r} written outside {owner}: {found[val]}"
+    from jibril_rules.core.vocab import IMPORTANCE
+    from jibril_rules.observe.alerts import PRIORITY
+    assert list(PRIORITY) == list(IMPORTANCE)

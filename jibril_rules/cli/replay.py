@@ -34,7 +34,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     from ..config import load_config
     from ..runtime.engine import Engine
     from ..runtime.pipeline import Pipeline, reaction_runtime
-    from ..runtime.printers import make_printers
+    from ..runtime.printers import HUMAN, JSON, make_printers
     from ..tools.replay import read_events
     if dry_run and enforce:
         click.echo("error: --dry-run and --enforce exclude each other", err=True)
@@ -42,7 +42,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     with user_errors():
         cfg = load_config(config_path)
     b = load_bundle(source)
-    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    printers = make_printers([HUMAN[0] if fmt == "human" else JSON[0], *outputs])
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
     settings = dict(cfg.reactions)
     scratch = None

@@ -17,6 +17,7 @@ from ..core.vocab import (
     FLOW_FLAGS,
     IMPORTANCE,
     MECHANISMS,
+    MODES,
     PROTOCOLS,
     TIMES_KINDS,
 )
@@ -78,7 +79,7 @@ RECIPE_SCHEMA: dict[str, Any] = {
     "local_port": _PORT, "remote_port": _PORT,
     "flow_actions": _FLOWS, "flow_actions_how": _HOW, "flow_actions_excl": _FLOWS,
     "when": _S,
-    "mode": {"type": "string", "allowed": ("monitor", "enforce")},
+    "mode": {"type": "string", "allowed": MODES},
     "exceptions": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
         "name": {"type": "string", "required": True}, "when": {"type": "string", "required": True}}}},
 }

@@ -13,13 +13,15 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core.vocab import IMPORTANCE
+
 SCHEMA_VERSION = "1"
 SOURCE = "jibril"
 FALCO_KEYS = ("time", "rule", "priority", "output", "output_fields", "hostname", "source",
               "tags", "schema_version")
 # Jibril importance -> Falco priority (Falco: Emergency Alert Critical Error Warning Notice
 # Informational Debug); no importance is informational.
-PRIORITY = {"critical": "Critical", "high": "Error", "medium": "Warning", "low": "Notice"}
+PRIORITY = dict(zip(IMPORTANCE, ("Notice", "Warning", "Error", "Critical"), strict=True))
 DEFAULT_PRIORITY = "Informational"
 # Falco priority -> syslog severity (RFC 5424 numbering)
 SYSLOG_SEVERITY = {"Emergency": 0, "Alert": 1, "Critical": 2, "Error": 3, "Warning": 4,

@@ -6,10 +6,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..runtime.printers import HUMAN, JSON, NONE, STDOUT_PRINTERS
 from . import settings as S
 from .logs import resolve_level, setup_logging
-
-STDOUT_PRINTERS = ("stdout", "human", "stdout:json", "json", "none")
 
 
 @dataclass
@@ -73,6 +72,6 @@ def serve(obs: Observability, token: str | None) -> None:
 def printer_specs(cfg_printers: tuple[Any, ...], fmt: str, outputs: tuple[str, ...]) -> list[Any]:
     """stdout as --format says (unless the config says none), then the config's other
     printers, then --output ones."""
-    first = [] if tuple(cfg_printers) == ("none",) else ["stdout" if fmt == "human" else "stdout:json"]
+    first = [] if tuple(cfg_printers) == (NONE,) else [HUMAN[0] if fmt == "human" else JSON[0]]
     rest = [p for p in cfg_printers if not (isinstance(p, str) and p in STDOUT_PRINTERS)]
     return [*first, *rest, *outputs]

@@ -19,9 +19,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import SYSTEM_CONFIG, SYSTEM_DIR
+from .settings import DEFAULT_LISTEN
+
 UNIT_NAME = "jibril.service"
 UNIT_DIR = "etc/systemd/system"
-ETC = "etc/jibril"
+ETC = SYSTEM_DIR
 MANIFEST = ".installed"
 WATCHDOG_SEC = 30
 # bpf + perfmon + sys_admin: load and attach the programs (tracefs, older kernels);
@@ -76,7 +79,7 @@ def _exec_start() -> str:
 
 def unit_text(root: str = "/", exec_start: str | None = None) -> str:
     r = Path(root)
-    conf = "/" + ETC + "/jibril.yaml" if root == "/" else str(r / ETC / "jibril.yaml")
+    conf = "/" + SYSTEM_CONFIG if root == "/" else str(r / SYSTEM_CONFIG)
     return f"""[Unit]
 Description=jibril runtime security agent (eBPF sensors, recipes, reactions)
 Documentation=file:///usr/share/doc/jibril-rules/observability.md
@@ -112,10 +115,10 @@ WantedBy=multi-user.target
 def config_text(root: str = "/") -> str:
     base = "" if root == "/" else str(Path(root))
     return f"""# jibril agent configuration (written by `jibril service install`; see docs/config.md)
-from: [{base}/etc/jibril/recipes]
+from: [{base}/{ETC}/recipes]
 printers: [stdout]
 metrics:
-  listen: "127.0.0.1:9376"    # /metrics, /healthz and the status page; "" turns it off
+  listen: "{DEFAULT_LISTEN}"    # /metrics, /healthz and the status page; "" turns it off
 log:
   level: info
   format: text

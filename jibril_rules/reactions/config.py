@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODES = ("monitor", "enforce")
+from ..core.vocab import MODES
+
 FORMATS = ("js", "shell")
 
 
