@@ -20,7 +20,7 @@ from typing import Any
 
 import xxhash
 
-from .config import MODES, ReactionConfig, ReactionSpec, RecipeRef
+from .config import ReactionConfig, ReactionSpec, RecipeRef
 from .datastore import DataStore
 from .engine import EngineError, V8Engine
 from .files import FileOps
@@ -99,7 +99,7 @@ class ReactionRuntime:
 
     # -- modes -----------------------------------------------------------------------
     def set_mode(self, mode: str, recipe_name: str | None = None) -> None:
-        if mode not in MODES:
+        if mode not in ("monitor", "enforce"):
             raise ValueError(f"unknown mode {mode!r}")
         with self._lock:
             if recipe_name is None:
