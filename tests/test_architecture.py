@@ -197,3 +197,13 @@ def test_names_and_numbers_have_one_owner() -> None:
     from jibril_rules.core.vocab import IMPORTANCE
     from jibril_rules.observe.alerts import PRIORITY
     assert list(PRIORITY) == list(IMPORTANCE)
+
+
+def test_agent_commands_never_reach_for_compile_time_code() -> None:
+    """`jibril run/record/ctl/service` compile only in a child (runtime/loading.py): not even a
+    function-level import of the compiler or tools/ on an error path (a bad config once
+    imported tools.lint just to print its diagnostics)."""
+    for name in ("live", "ctl", "service"):
+        bad = {m for m in _internal_imports(PKG / "cli" / f"{name}.py")
+               if m.startswith(("jibril_rules.compiler", "jibril_rules.tools"))}
+        assert not bad, f"cli/{name}.py imports {sorted(bad)}"

@@ -85,7 +85,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     try:
         cfg = load_config(config_path)
     except JibrilError as e:
-        from ..tools.lint import format_human
+        from ..core.report import format_human
         sys.stderr.write(format_human(e.diagnostics, {}))
         sys.exit(1)
     try:
@@ -153,7 +153,11 @@ def record(out_path: str, duration: float | None, source: tuple[str, ...]) -> No
         _fail(str(e))
     tables = _bundle(source).tables if source else None
     n = 0
-    with open(out_path, "w", encoding="utf-8") as out:
+    try:
+        out = open(out_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by the with below)
+    except OSError as e:
+        _fail(f"cannot write {out_path}: {e.strerror or e} (-o)", 2)
+    with out:
         def write(ev: dict[str, Any]) -> None:
             nonlocal n
             out.write(json.dumps(ev, sort_keys=True) + "\n")

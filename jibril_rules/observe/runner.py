@@ -35,8 +35,7 @@ def configure(observe_cfg: dict[str, Any], listen_flag: str | None, level_flag: 
     ls = S.log_settings(observe_cfg.get("log"), problems)
     listen = ms.listen if listen_flag is None else listen_flag
     if listen_flag:
-        S.split_listen(listen_flag)  # ValueError: a clear message for the CLI
-        host, _ = S.split_listen(listen_flag)
+        host, _ = S.split_listen(listen_flag)  # ValueError: a clear message for the CLI
         if not S.is_loopback(host) and not ms.token:
             raise ValueError(f"--metrics-listen {listen_flag} is not loopback: set metrics.token "
                              "in the config")

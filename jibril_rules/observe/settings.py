@@ -43,6 +43,8 @@ def split_listen(addr: str) -> tuple[str, int]:
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f"listen address must be HOST:PORT ({addr!r})")
+    if int(port) > 65535:
+        raise ValueError(f"listen port must be 0-65535 ({addr!r})")
     return host.strip("[]"), int(port)
 
 

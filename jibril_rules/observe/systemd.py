@@ -187,8 +187,13 @@ def uninstall(root: str = "/") -> list[str]:
                        capture_output=True)
     etc = r / ETC
     man = etc / MANIFEST
-    files: dict[str, str] = json.loads(man.read_text()) if man.exists() else {
-        str(r / UNIT_DIR / UNIT_NAME): ""}
+    files: dict[str, str] = {str(r / UNIT_DIR / UNIT_NAME): ""}
+    if man.exists():
+        try:
+            files = dict(json.loads(man.read_text()))
+        except (ValueError, TypeError) as e:
+            raise OSError(f"{man} is not what install wrote ({e}): remove the files by hand "
+                          "or fix it") from e
     for path, sha in sorted(files.items()):
         p = Path(path)
         if not p.exists():
