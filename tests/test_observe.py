@@ -288,6 +288,22 @@ def test_journal_stream_drops_the_timestamp_and_rate_limit_counts(tmp_path: Path
     assert lines[-1] == "INFO jibril: not rate limited"
 
 
+def test_a_text_log_record_stays_on_one_line() -> None:
+    """A reaction logging a command line with a newline cannot forge a second log line."""
+    from jibril_rules.observe.logs import setup_logging
+    buf = io.StringIO()
+    setup_logging(logging.INFO, "text", stream=buf)
+    try:
+        logging.getLogger("jibril_rules.reactions").warning(
+            "[r] cmd=%s", "sh -c x\n2026-01-01T00:00:00.000Z ERROR forged\x1b[2J",
+            extra={"recipe": "r", "event_uuid": "u\nv", "reaction_index": 0})
+    finally:
+        logging.getLogger("jibril_rules").handlers.clear()
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert "x\\n2026" in lines[0] and "\\x1b[2J" in lines[0] and "event_uuid=u\\nv" in lines[0]
+
+
 # -- config ----------------------------------------------------------------------------------
 
 def test_config_keys_are_validated_with_locations(tmp_path: Path) -> None:

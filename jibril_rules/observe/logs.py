@@ -23,6 +23,7 @@ FORMATS = ("text", "json")
 ROOT_LOGGER = "jibril_rules"
 EXTRA_KEYS = ("recipe", "event_uuid", "reaction_index")
 _HANDLER_NAME = "jibril-observe"
+_ONE_LINE = {c: f"\\x{c:02x}" for c in range(32) if c != 9} | {10: "\\n", 13: "\\r"}
 
 
 def parse_level(value: str) -> int:
@@ -70,11 +71,13 @@ class TextFormatter(_Formatter):
         parts = []
         if self.stamp:
             parts.append(self.timestamp(record))
-        parts += [record.levelname, record.getMessage()]
+        # one record, one line: a reaction's message (attacker-controlled text such as a
+        # command line) cannot forge further log lines
+        parts += [record.levelname, record.getMessage().translate(_ONE_LINE)]
         for k in EXTRA_KEYS:
             v = getattr(record, k, None)
             if v is not None:
-                parts.append(f"{k}={v}")
+                parts.append(f"{k}={str(v).translate(_ONE_LINE)}")
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
