@@ -372,6 +372,22 @@ def test_default_metrics_address_taken_is_a_warning_explicit_is_an_error() -> No
         logging.getLogger("jibril_rules").handlers.clear()
 
 
+def test_port_zero_logs_the_port_actually_bound() -> None:
+    """--metrics-listen 127.0.0.1:0 (any free port) says which port it got."""
+    from jibril_rules.observe import runner
+    buf = io.StringIO()
+    obs = runner.configure({}, "127.0.0.1:0", "info", None)
+    logging.getLogger("jibril_rules").handlers[0].setStream(buf)  # type: ignore[attr-defined]
+    try:
+        runner.serve(obs, None)
+        port = obs.server.server_address[1]
+        assert port and f"http://127.0.0.1:{port}/" in buf.getvalue(), buf.getvalue()
+        assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 503  # not ready yet
+    finally:
+        obs.close()
+        logging.getLogger("jibril_rules").handlers.clear()
+
+
 def test_syslog_local_socket_and_missing_socket_counts(tmp_path: Path) -> None:
     path = str(tmp_path / "log.sock")
     rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -65,7 +65,9 @@ def serve(obs: Observability, token: str | None) -> None:
         log.warning("jibril: cannot serve metrics on %s (%s): running without them; set "
                     "metrics.listen or --metrics-listen", obs.listen, e.strerror or e)
         return
-    log.info("jibril: metrics, /healthz and the status page on http://%s/", obs.listen)
+    host, port = str(obs.server.server_address[0]), obs.server.server_address[1]
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    log.info("jibril: metrics, /healthz and the status page on http://%s/", shown)  # real port
 
 
 def printer_specs(cfg_printers: tuple[Any, ...], fmt: str, outputs: tuple[str, ...]) -> list[Any]:
