@@ -218,6 +218,25 @@ def test_syslog_rfc5424_over_udp(tmp_path: Path) -> None:
     assert 'rule="crypto_miner_executed"' in m.group(5) and "crypto_miner_executed" in m.group(6)
 
 
+def test_syslog_udp_host_name_is_resolved_once(tmp_path: Path) -> None:
+    """udp://localhost:PORT: resolved when the printer is made, never per alert (a DNS lookup
+    on the event loop); an unresolvable name is a clear error up front."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    p = SyslogPrinter(SyslogSettings(address=f"udp://localhost:{rx.getsockname()[1]}"))
+    try:
+        assert p._addr[0] in ("127.0.0.1", "::1")
+        if p._addr[0] == "127.0.0.1":
+            p.emit(Det(detections(tmp_path)[0]))
+            assert rx.recv(65536).startswith(b"<")
+    finally:
+        p.close()
+        rx.close()
+    with pytest.raises(ValueError, match="resolve"):
+        SyslogPrinter(SyslogSettings(address="udp://" + "a" * 64 + ".x:514"))  # IDNA: no query
+
+
 def test_printer_specs_from_config_and_flags(tmp_path: Path) -> None:
     from jibril_rules.runtime.printers import make_printers
     ps = make_printers(["none", "http:http://127.0.0.1:9/x", "syslog:udp://127.0.0.1:9",

@@ -157,12 +157,18 @@ class SyslogPrinter:
         self.s = s
         self.counts = _Counts("syslog", metrics)
         self._facility = FACILITIES[s.facility]
+        self._addr: Any
         if s.address.startswith("udp://"):
             host, _, port = s.address[len("udp://"):].rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"syslog printer: address must be udp://HOST:PORT ({s.address!r})")
-            self._addr: Any = (host.strip("[]"), int(port))
-            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+            # resolved once here: a host name in sendto() would be a DNS lookup per alert,
+            # on the event loop
+            try:
+                fam, _, _, _, self._addr = socket.getaddrinfo(
+                    host.strip("[]"), int(port), type=socket.SOCK_DGRAM)[0]
+            except (OSError, UnicodeError) as e:
+                raise ValueError(f"syslog printer: cannot resolve {host!r}: {e}") from e
             self._sock = socket.socket(fam, socket.SOCK_DGRAM)
         else:
             self._addr = s.address
