@@ -148,6 +148,26 @@ def test_flow_fields() -> None:
     check_falcosidekick_payload(a)
 
 
+def test_flow_fields_name_server_and_client_as_falco_does() -> None:
+    """fd.sip/fd.sport are the server side: the remote one for an outbound connection, the
+    local one for an inbound connection (initiated by the remote side)."""
+    def fields(initiated_by: str) -> dict[str, Any]:
+        ev = {"uuid": "u", "mechanism": "network_peers", "metadata": {"name": "r"},
+              "flow": {"proto": "tcp", "phase": {"initiated_by": initiated_by},
+                       "remote": {"address": "203.0.113.9", "port": 40000, "names": ["c.example"]},
+                       "local": {"address": "10.0.0.2", "port": 22}}}
+        return dict(alert(ev)["output_fields"])
+    inbound = fields("remote")
+    assert (inbound["fd.sip"], inbound["fd.sport"]) == ("10.0.0.2", 22)
+    assert (inbound["fd.cip"], inbound["fd.cport"]) == ("203.0.113.9", 40000)
+    assert inbound["fd.cip.name"] == inbound["fd.rip.name"] == "c.example"
+    assert "fd.sip.name" not in inbound and inbound["fd.rport"] == 40000
+    outbound = fields("local")
+    assert (outbound["fd.sip"], outbound["fd.sport"], outbound["fd.sip.name"]) == (
+        "203.0.113.9", 40000, "c.example")
+    assert (outbound["fd.cip"], outbound["fd.cport"]) == ("10.0.0.2", 22)
+
+
 # -- webhook ---------------------------------------------------------------------------------
 
 class _Sink(BaseHTTPRequestHandler):
