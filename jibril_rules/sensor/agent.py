@@ -108,14 +108,14 @@ class Agent:
         release_memory()
         n = self.sensor.b.num_open_tracepoints()
         self._last = self.sensor.stats()
-        self.out.write(f"jibril: ready: {n} tracepoints attached, {len(self.bundle.recipes)} "
-                       f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
-        self.out.flush()
-        if self.obs is not None:
+        if self.obs is not None:  # before the ready line: whoever reads it finds /healthz 200
             self.obs.sensor_source = self.sensor.stats
             self.obs.mode_source = self.modes
             self.obs.on_bundle(str(self.bundle.hash), rep.gen, [r.name for r in self.bundle.recipes])
             self.obs.set_ready()
+        self.out.write(f"jibril: ready: {n} tracepoints attached, {len(self.bundle.recipes)} "
+                       f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
+        self.out.flush()
         sd_notify("READY=1\nSTATUS=monitoring")
 
     def modes(self) -> dict[str, str]:
