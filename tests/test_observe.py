@@ -219,6 +219,24 @@ def test_webhook_posts_falco_shape_and_counts_drops_when_down(tmp_path: Path) ->
     print(f"50 emits with the server down took {emit_s * 1e3:.1f} ms")
 
 
+def test_webhook_close_does_not_sit_out_the_backoff(tmp_path: Path) -> None:
+    """Stopping the agent with the endpoint down: what is queued gets one last attempt and is
+    counted as dropped, instead of waiting through minutes of retry backoff."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/"  # bound, not listening: refused
+        p = HttpPrinter(HttpSettings(url=url, retries=5, backoff_ms=60_000, timeout_ms=500))
+        det = Det(detections(tmp_path)[0])
+        for _ in range(3):
+            p.emit(det)
+        t0 = time.monotonic()
+        p.close(timeout_s=120)
+        took = time.monotonic() - t0
+    assert p.counts.dropped == 3 and p.counts.sent == 0
+    assert not p._thread.is_alive()
+    assert took < 60, f"close() waited {took:.1f} s"  # hang guard: the backoff alone is 60 s+
+
+
 def test_syslog_rfc5424_over_udp(tmp_path: Path) -> None:
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
