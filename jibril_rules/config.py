@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as _P
 from typing import Any
 
-from .confschema import (
+from .core.confschema import (
     INVALID,
     At,
     Bool,
@@ -27,8 +27,8 @@ from .confschema import (
     Str,
     validate,
 )
-from .errors import Collector, JibrilError
-from .source import LMap, key_span, load_yaml, read_source, span_of
+from .core.errors import Collector, JibrilError
+from .core.source import load_yaml, read_source, span_of
 
 DEFAULT_NAMES = ("jibril.yaml",)
 
@@ -159,7 +159,7 @@ def parse_printer(text: str, where: str = "--output") -> PrinterSpec:
 
 
 def _cli_span(where: str) -> Any:
-    from .errors import Span
+    from .core.errors import Span
     return Span(f"<{where}>")
 
 
@@ -297,7 +297,7 @@ def load_config(path: str | None) -> Config:
     doc = load_yaml(src, diags) if src else None
     if diags.errors:
         raise JibrilError(diags.errors)
-    from .errors import Span
+    from .core.errors import Span
     got = validate(doc, schema(), diags, Span(path))
     if got is None or diags.errors:
         raise JibrilError(diags.errors)
@@ -307,4 +307,4 @@ def load_config(path: str | None) -> Config:
 
 
 __all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "PrinterSpec", "load_config", "parse_printer",
-           "schema", "sections", "key_span", "LMap"]
+           "schema", "sections"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jibril_rules.config import PrinterSpec, load_config, parse_printer, schema
-from jibril_rules.errors import JibrilError
+from jibril_rules.core.errors import JibrilError
 from jibril_rules.reactions import ReactionConfig
 
 
@@ -127,7 +127,7 @@ def test_every_reaction_config_field_is_in_the_schema_with_bounds() -> None:
     import dataclasses
 
     from jibril_rules.config import REACTION_FIELDS
-    from jibril_rules.confschema import Float, Int
+    from jibril_rules.core.confschema import Float, Int
     rows = {f.name: f for f in REACTION_FIELDS}
     for f in dataclasses.fields(ReactionConfig):
         assert f.name in rows, f"ReactionConfig.{f.name} has no row in config.REACTION_FIELDS"
@@ -137,8 +137,8 @@ def test_every_reaction_config_field_is_in_the_schema_with_bounds() -> None:
 
 
 def test_defaults_pass_their_own_schema() -> None:
-    from jibril_rules.confschema import At
-    from jibril_rules.errors import Collector, Span
+    from jibril_rules.core.confschema import At
+    from jibril_rules.core.errors import Collector, Span
     diags = Collector()
     sec = schema().by_name()["reactions"].kind
     vals = {k: v for k, v in sec.defaults().items() if v is not None}  # type: ignore[attr-defined]
