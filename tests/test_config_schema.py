@@ -159,3 +159,20 @@ def test_config_does_not_import_the_compiler() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_replay_honours_the_printers_key(tmp_path: Path) -> None:
+    """Review finding 8: `printers:` in jibril.yaml is what replay prints to."""
+    import json
+    (tmp_path / "r.yaml").write_text(
+        "- kind: k\n  name: passwd_w\n  mechanism: file_access\n  file_actions: [write]\n"
+        "  bases: [{dir: /etc, base: passwd}]\n")
+    (tmp_path / "ev.jsonl").write_text(json.dumps(
+        {"uuid": "e1", "file": {"file": "/etc/passwd", "actions": ["write"]}}) + "\n")
+    out = tmp_path / "det.jsonl"
+    (tmp_path / "jibril.yaml").write_text(f"printers: [none, 'jsonl:{out}']\n")
+    r = subprocess.run([sys.executable, "-m", "jibril_rules.cli", "replay", "ev.jsonl", "--from", "r.yaml"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "DETECT" not in r.stdout  # `none` replaced the default stdout printer
+    assert json.loads(out.read_text())["metadata"]["name"] == "passwd_w"

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from .app import main, print_diags, user_errors
+from ..core.errors import Diagnostic, Span
+from .app import main, print_diags, user_errors, write_or_fail
 
 
 @main.command()
@@ -38,7 +39,7 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
     text = {"human": lambda: format_human(diags, rs.sources), "json": lambda: format_json(diags),
             "sarif": lambda: format_sarif(diags), "github": lambda: format_github(diags)}[fmt]()
     if output:
-        Path(output).write_text(text)
+        write_or_fail(output, "the report to", lambda: Path(output).write_text(text))
     else:
         click.echo(text, nl=False)
     n_err = sum(d.severity.value == "error" for d in diags)
@@ -66,7 +67,11 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
         sys.exit(1)
     with user_errors():
         b = compile_ruleset(rs, include_disabled)
-    write(b, output)
+    if not b.recipes:
+        print_diags([Diagnostic("JR023", "no recipes to compile (0 found)", Span(paths[0]),
+                                "point at files or folders that hold recipes ('- kind: ...')")])
+        sys.exit(1)
+    write_or_fail(output, "the bundle to", lambda: write(b, output))
     t = b.tables
     click.echo(f"compiled {len(b.recipes)} recipe(s) from {len(rs.sources)} file(s) in "
                f"{(time.perf_counter() - t0) * 1000:.0f} ms -> {output} (hash {b.hash})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import IO, Protocol
 
 from .engine import Detection
@@ -52,10 +53,10 @@ class JsonPrinter:
             self.out.close()
 
 
-def make_printers(specs: list[str], out: IO[str] | None = None) -> list[Printer]:
-    """Specs: 'stdout' (human), 'stdout:json', 'jsonl:PATH', 'none'."""
+def make_printers(specs: Sequence[object], out: IO[str] | None = None) -> list[Printer]:
+    """Specs: 'stdout' (human), 'stdout:json', 'jsonl:PATH', 'none' (or config.PrinterSpec)."""
     printers: list[Printer] = []
-    for s in specs:
+    for s in map(str, specs):
         if s in ("stdout", "human"):
             printers.append(HumanPrinter(out))
         elif s in ("stdout:json", "json"):
