@@ -8,8 +8,10 @@ from typing import Any
 
 from ..core.errors import Collector, Diagnostic, Span
 from ..core.source import LList, LMap, SourceFile, load_yaml, read_source, span_of
+from . import ast as A
 from .lower import Lowerer
 from .recipe import Exception_, Recipe
+from .salvage import salvage
 from .schema import entry_type, validate
 from .typecheck import Checker, Env
 
@@ -21,6 +23,8 @@ class Ruleset:
     recipes: tuple[Recipe, ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, SourceFile] = field(default_factory=dict, compare=False)
+    # Recipes whose structure is broken: checked (when:, values, reactions) but never compiled.
+    salvaged: tuple[Recipe, ...] = field(default=(), compare=False)
 
     @property
     def ok(self) -> bool:
@@ -55,6 +59,7 @@ def load_paths(paths: list[str]) -> Ruleset:
     files = expand_paths(paths, diags)
     sources: dict[str, SourceFile] = {}
     entries: list[tuple[SourceFile, LMap, str]] = []
+    broken: set[int] = set()  # salvaged entries (id): checked, not compiled
     for path in files:
         src = read_source(path, diags)
         if src is None:
@@ -74,6 +79,11 @@ def load_paths(paths: list[str]) -> Ruleset:
                 continue
             if validate(entry, diags):
                 entries.append((src, entry, entry_type(entry)))
+            else:  # collect-all: the well-formed rest is still checked, never compiled
+                rest = salvage(entry)
+                if rest is not None:
+                    entries.append((src, rest, entry_type(rest)))
+                    broken.add(id(rest))
     env = Env()
     checker = Checker(env, diags)
     _collect_names(entries, env, diags)
@@ -86,13 +96,24 @@ def load_paths(paths: list[str]) -> Ruleset:
     recipes: list[Recipe] = []
     seen: dict[str, Span] = {}
     extra: dict[str, list[tuple[Exception_, LMap]]] = {}
+    salvaged: list[Recipe] = []
     for src, e, kind in entries:
         low = Lowerer(src, diags)
         if kind == "exception":
             exc = low.exception(e, str(e["exception"]))
-            extra.setdefault(str(e["recipe"]), []).append((exc, e))
+            if id(e) in broken:
+                _check_only(checker, exc.condition, diags, exc.span)
+            else:
+                extra.setdefault(str(e["recipe"]), []).append((exc, e))
         elif kind == "recipe":
             r = low.recipe(e)
+            for node in low.dead:
+                _check_only(checker, node, diags, r.span)
+            if id(e) in broken:
+                for node in (r.condition, *(x.condition for x in r.exceptions)):
+                    _check_only(checker, node, diags, r.span)
+                salvaged.append(r)
+                continue
             if r.name in seen:
                 diags.add("JR050", f"recipe name '{r.name}' is already used at {seen[r.name]}",
                           span_of(e, "name"), "give every recipe a unique name")
@@ -103,9 +124,10 @@ def load_paths(paths: list[str]) -> Ruleset:
     names = {r.name for r in recipes}
     for rname, lst in extra.items():
         if rname not in names:
-            for _, e in lst:
+            for exc, e in lst:
                 diags.add("JR051", f"exception '{e['exception']}' names unknown recipe '{rname}'",
                           span_of(e, "recipe"), "check the recipe name")
+                _check_only(checker, exc.condition, diags, exc.span)
     for r in recipes:
         excs = r.exceptions + tuple(x for x, _ in extra.get(r.name, []))
         try:
@@ -117,7 +139,15 @@ def load_paths(paths: list[str]) -> Ruleset:
             continue
         out.append(Recipe(r.kind, r.name, r.mechanism, cond, excs, r.reactions, r.times,
                           r.enabled, r.mode, r.meta, r.span))
-    return Ruleset(tuple(out), tuple(diags.items), sources)
+    return Ruleset(tuple(out), tuple(diags.items), sources, tuple(salvaged))
+
+
+def _check_only(checker: Checker, node: A.Node, diags: Collector, span: Span) -> None:
+    """Type-check a condition for its diagnostics only (it is never compiled)."""
+    try:
+        checker.resolve(node)
+    except RecursionError:
+        diags.add("JR044", "macros nest too deeply", span, "flatten the chain of macros")
 
 
 def _collect_names(entries: list[tuple[SourceFile, LMap, str]], env: Env, diags: Collector) -> None:

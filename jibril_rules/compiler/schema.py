@@ -125,6 +125,14 @@ def validate(entry: LMap, diags: Collector) -> bool:
     return len(diags.items) == before
 
 
+def schema_errors(entry: LMap, kind: str) -> list[tuple[tuple[Any, ...], int]]:
+    """(document path, cerberus error code) of every problem, reporting nothing."""
+    v = _validator(kind)
+    if v.validate(dict(entry), normalize=False):
+        return []
+    return [(tuple(e.document_path), e.code) for e in _flatten(v._errors)]
+
+
 def _flatten(errs: Any) -> list[Any]:
     out: list[Any] = []
     for e in errs:
@@ -205,4 +213,4 @@ def _tname(t: str) -> str:
             "NoneType": "null", "dict": "mapping"}.get(t, t)
 
 
-__all__ = ["validate", "entry_type", "LList"]
+__all__ = ["validate", "entry_type", "schema_errors", "LList"]

@@ -82,6 +82,7 @@ CODES: dict[str, str] = {
     "JR022": "invalid value",
     "JR023": "required key missing",
     "JR024": "conflicting keys",
+    "JR025": "arbitrary group has no effect (constant verdict)",
     "JR030": "invalid regular expression",
     "JR031": "regular expression may backtrack catastrophically",
     "JR040": "syntax error in expression",
