@@ -295,7 +295,7 @@ def load_config(path: str | None) -> Config:
     diags = Collector()
     src = read_source(path, diags)
     doc = load_yaml(src, diags) if src else None
-    if diags.errors:
+    if doc is None and diags.errors:  # unreadable: nothing to check further
         raise JibrilError(diags.errors)
     from .core.errors import Span
     got = validate(doc, schema(), diags, Span(path))

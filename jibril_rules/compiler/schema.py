@@ -19,6 +19,7 @@ from ..core.vocab import (
     PROTOCOLS,
     TIMES_KINDS,
 )
+from ..core.yaml12 import yaml11_bool_hint
 
 MECHANISMS_SUPPORTED = ("file_access", "execution", "network_peers")
 BREEDS = ("file_access", "execution", "remote_domains", "remote_ips", "local_domains",
@@ -183,8 +184,9 @@ def _report(entry: LMap, kind: str, err: Any, diags: Collector) -> None:
     elif err.code == cerr.BAD_TYPE.code:
         want = err.constraint if isinstance(err.constraint, str) else " or ".join(err.constraint)
         got = type(err.value).__name__
+        hint = (yaml11_bool_hint(err.value) if "boolean" in want else None) or f"write a {want} here"
         diags.add("JR021", f"'{where}' must be {want}, not {_tname(got)}",
-                  span_of(container, last), f"write a {want} here")
+                  span_of(container, last), hint)
     elif err.code in (cerr.UNALLOWED_VALUE.code, cerr.UNALLOWED_VALUES.code):
         allowed = [str(a) for a in err.constraint]
         near = difflib.get_close_matches(str(err.value), allowed, n=1)

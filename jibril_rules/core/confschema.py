@@ -113,9 +113,11 @@ class Bool(Kind):
         if isinstance(value, str) and value.strip().lower() in (
                 "true", "false", "yes", "no", "on", "off", "y", "n", "1", "0"):
             truth = value.strip().lower() in ("true", "yes", "on", "y", "1")
+            why = ("a quoted word is a string, and any non-empty string is truthy"
+                   if getattr(value, "style", None) in ("'", '"') else
+                   f"'{value}' is a word in YAML 1.2; the booleans are true and false")
             return at.wrong_type("true or false", value,
-                                 f"write {at.leaf}: {'true' if truth else 'false'} (no quotes): "
-                                 "a quoted word is a string, and any non-empty string is truthy")
+                                 f"write {at.leaf}: {'true' if truth else 'false'} (no quotes): {why}")
         return at.wrong_type("true or false", value, f"write {at.leaf}: true or {at.leaf}: false")
 
     def describe(self) -> str:

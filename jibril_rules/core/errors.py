@@ -75,6 +75,8 @@ CODES: dict[str, str] = {
     "JR004": "nesting too deep",
     "JR005": "file is not valid UTF-8",
     "JR006": "file cannot be read",
+    "JR007": "duplicate key in a YAML mapping",
+    "JR008": "number with a leading zero (decimal in YAML 1.2, octal in YAML 1.1)",
     "JR010": "a recipe file must be a YAML list",
     "JR011": "list entry must be a mapping",
     "JR020": "unknown key",
