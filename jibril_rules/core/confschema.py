@@ -353,6 +353,7 @@ class Field:
     kind: Kind
     default: Any = None
     doc: str = ""
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -396,6 +397,13 @@ class Section(Kind):
                 ok = False
             else:
                 out[key] = got
+        for f in self.fields:
+            if f.required and f.name not in out and not any(
+                    str(k).replace("-", "_") == f.name for k in value):
+                where = f"{at.path}.{f.name}" if at.path else f.name
+                at.diags.add("JR023", f"'{where}' is required", at.span,
+                             f"add '{f.name}:' here, e.g. {f.name}: {f.kind.example()}")
+                ok = False
         return out if ok else INVALID
 
     def defaults(self) -> dict[str, Any]:
@@ -404,6 +412,61 @@ class Section(Kind):
 
     def describe(self) -> str:
         return "a mapping"
+
+
+@dataclass(frozen=True)
+class MapOf(Kind):
+    """A mapping with free keys (e.g. recipe name -> event uuids): each key and value checked."""
+
+    key: Kind
+    value: Kind
+    max_items: int = 10_000
+
+    def check(self, value: Any, at: At) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return at.wrong_type(f"a mapping of {_plural(self.key.describe())} to "
+                                 f"{_plural(self.value.describe())}", value,
+                                 f"write {at.leaf}: {{{self.key.example()}: {self.value.example()}}}")
+        if len(value) > self.max_items:
+            return at.bad(f"has {len(value)} entries; at most {self.max_items} are allowed", "shorten it")
+        out: dict[Any, Any] = {}
+        ok = True
+        for k, v in value.items():
+            kspan = key_span(value, str(k)) if isinstance(value, LMap) else at.span
+            kk = self.key.check(k, at.child(str(k), kspan))
+            vv = self.value.check(v, at.child(str(k), span_of(value, str(k), at.span)))
+            if kk is INVALID or vv is INVALID:
+                ok = False
+            else:
+                out[kk] = vv
+        return out if ok else INVALID
+
+    def describe(self) -> str:
+        return "a mapping"
+
+
+@dataclass(frozen=True)
+class AnyValue(Kind):
+    """Any YAML value, as plain Python (strings, numbers, booleans, lists, mappings)."""
+
+    def check(self, value: Any, at: At) -> Any:
+        return plain(value)
+
+    def describe(self) -> str:
+        return "a value"
+
+
+def plain(v: Any) -> Any:
+    """Located YAML values (LStr, LList, LMap) as plain str, list and dict."""
+    if isinstance(v, str):
+        return str(v)
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    return v
 
 
 @dataclass(frozen=True)
@@ -436,5 +499,5 @@ def validate(doc: Any, schema: Section, diags: Collector, root: Span) -> dict[st
     return dict(got)
 
 
-__all__ = ["INVALID", "At", "Bool", "Cidr", "Field", "Float", "Int", "Kind", "ListOf",
-           "Nullable", "OneOf", "Path", "Section", "Str", "describe_value", "validate"]
+__all__ = ["INVALID", "AnyValue", "At", "Bool", "Cidr", "Field", "Float", "Int", "Kind", "ListOf",
+           "MapOf", "Nullable", "OneOf", "plain", "Path", "Section", "Str", "describe_value", "validate"]

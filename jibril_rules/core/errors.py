@@ -94,6 +94,7 @@ CODES: dict[str, str] = {
     "JR044": "macro refers to itself",
     "JR050": "duplicate name",
     "JR051": "exception names an unknown recipe",
+    "JR052": "recipe test names an unknown recipe",
     "JR060": "JavaScript syntax error",
     "JR061": "JavaScript reaction has no process(data) function",
     "JR062": "call to an unknown helper function",
