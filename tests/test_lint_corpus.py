@@ -247,7 +247,7 @@ def test_cli_github_format() -> None:
     assert res.returncode == 1, res.stderr[-2000:]
     lines = res.stdout.splitlines()
     assert lines
-    pat = re.compile(r"::(error|warning) file=tests/lint_corpus/[^,]+\.yaml,line=[1-9]\d*,"
+    pat = re.compile(r"::(error|warning|notice) file=tests/lint_corpus/[^,]+\.yaml,line=[1-9]\d*,"
                      r"col=[1-9]\d*,title=JR\d{3}::\S.*")
     for line in lines:
         assert pat.fullmatch(line), line

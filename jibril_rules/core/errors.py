@@ -9,6 +9,7 @@ from enum import Enum
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # how lint read something it accepted (e.g. a bare word as a string)
 
 
 @dataclass(frozen=True, order=True)
@@ -52,6 +53,9 @@ class Collector:
     def warn(self, code: str, message: str, span: Span, hint: str = "") -> None:
         self.add(code, message, span, hint, Severity.WARNING)
 
+    def note(self, code: str, message: str, span: Span, hint: str = "") -> None:
+        self.add(code, message, span, hint, Severity.NOTE)
+
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity is Severity.ERROR]
@@ -92,6 +96,7 @@ CODES: dict[str, str] = {
     "JR042": "operator does not apply to this field or value",
     "JR043": "unknown list or macro",
     "JR044": "macro refers to itself",
+    "JR045": "a bare word in a list is read as a string (no list of that name)",
     "JR050": "duplicate name",
     "JR051": "exception names an unknown recipe",
     "JR052": "recipe test names an unknown recipe",

@@ -147,8 +147,9 @@ def format_human(diags: list[Diagnostic], sources: dict[str, Any]) -> str:
         if d.hint:
             out.append(f"    hint: {d.hint}")
     n_err = sum(d.severity is Severity.ERROR for d in diags)
-    n_warn = len(diags) - n_err
-    out.append(f"{n_err} error(s), {n_warn} warning(s)")
+    n_warn = sum(d.severity is Severity.WARNING for d in diags)
+    n_note = len(diags) - n_err - n_warn
+    out.append(f"{n_err} error(s), {n_warn} warning(s)" + (f", {n_note} note(s)" if n_note else ""))
     return "\n".join(out) + "\n"
 
 
@@ -159,7 +160,7 @@ def format_json(diags: list[Diagnostic]) -> str:
 def format_github(diags: list[Diagnostic]) -> str:
     lines = []
     for d in diags:
-        kind = "error" if d.severity is Severity.ERROR else "warning"
+        kind = {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(d.severity, "notice")
         msg = f"{d.message}. {d.hint}".replace("%", "%25").replace("\n", "%0A")
         lines.append(f"::{kind} file={d.span.file},line={d.span.line},col={d.span.col},title={d.code}::{msg}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -174,7 +175,7 @@ def format_sarif(diags: list[Diagnostic]) -> str:
     for d in diags:
         results.append({
             "ruleId": d.code, "ruleIndex": used.index(d.code),
-            "level": "error" if d.severity is Severity.ERROR else "warning",
+            "level": d.severity.value,  # error | warning | note, SARIF's own levels
             "message": {"text": d.message + (f" Hint: {d.hint}" if d.hint else "")},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": d.span.file},
