@@ -49,11 +49,11 @@ def body_problem(body: dict[str, Any], allow_empty: bool = False) -> str | None:
         if not isinstance(r, dict):
             return f"recipes[{i}] must be a mapping, not {describe_value(r)}"
         label = f"recipes[{i}]" + (f" ({r['name']})" if isinstance(r.get("name"), str) else "")
-        for key, typ, what in _RECIPE_KEYS:
+        for key, rtyp, what in _RECIPE_KEYS:
             if key not in r:
                 return f"{label}: '{key}' is missing"
             v = r[key]
-            if isinstance(v, bool) and typ is int or not isinstance(v, typ):
+            if isinstance(v, bool) and rtyp is int or not isinstance(v, rtyp):
                 return f"{label}: '{key}' must be {what}, not {describe_value(v)}"
         trees = [("cond", r["cond"])] + [(f"exceptions[{k}]", x[1] if isinstance(x, list) and len(x) == 2 else None)
                                          for k, x in enumerate(r["exceptions"])]
