@@ -29,12 +29,13 @@ from .core.confschema import (
 )
 from .core.errors import Collector, JibrilError
 from .core.source import load_yaml, read_source, span_of
+from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS
 
 DEFAULT_NAMES = ("jibril.yaml",)
 
 # Bounds shared with the recipe schema (per-recipe `timeout_ms:` / `memory_mb:` overrides).
-MAX_TIMEOUT_MS = 600_000
-MAX_MEMORY_MB = 4096
+MAX_TIMEOUT_MS = MAX_REACTION_TIMEOUT_MS
+MAX_MEMORY_MB = MAX_REACTION_MEMORY_MB
 MAX_PID = 4_194_304  # PID_MAX_LIMIT on 64-bit Linux
 
 # ---- printers -------------------------------------------------------------------------

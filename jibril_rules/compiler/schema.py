@@ -16,6 +16,8 @@ from ..core.vocab import (
     FILE_ACTIONS,
     FLOW_FLAGS,
     IMPORTANCE,
+    MAX_REACTION_MEMORY_MB,
+    MAX_REACTION_TIMEOUT_MS,
     PROTOCOLS,
     TIMES_KINDS,
 )
@@ -65,7 +67,8 @@ RECIPE_SCHEMA: dict[str, Any] = {
     "reactions": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
         "format": {"type": "string", "allowed": ("js", "shell"), "required": True},
         "code": {"type": "string", "required": True, "empty": False},
-        "timeout_ms": {"type": "integer", "min": 1}, "memory_mb": {"type": "integer", "min": 1}}}},
+        "timeout_ms": {"type": "integer", "min": 1, "max": MAX_REACTION_TIMEOUT_MS},
+        "memory_mb": {"type": "integer", "min": 1, "max": MAX_REACTION_MEMORY_MB}}}},
     "file_actions": _ACTIONS, "file_actions_how": _HOW, "file_actions_excl": _ACTIONS,
     "bases": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
         "base": _S, "dir": _S, "regex": _S}}},
