@@ -1,18 +1,20 @@
 """Agent configuration (jibril.yaml): one declarative schema, every error located, collected.
 
 Each section is a small table of `confschema.Field`s; add a section by adding one entry to
-`SECTIONS`. No cerberus or lark here: `jibril run` loads this at start.
+`sections()`. No cerberus or lark here: `jibril run` loads this at start. Printers:
+`confprinters.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path as _P
 from typing import Any
 
+from .confprinters import PRINTER_KINDS, PrinterItem, PrinterKind, parse_printer
 from .core.confschema import (
-    INVALID,
     At,
     Bool,
     Cidr,
@@ -22,9 +24,11 @@ from .core.confschema import (
     Kind,
     ListOf,
     Nullable,
+    OneOf,
     Path,
     Section,
     Str,
+    plain,
     validate,
 )
 from .core.errors import Collector, JibrilError
@@ -32,137 +36,21 @@ from .core.source import load_yaml, read_source, span_of
 from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS
 
 DEFAULT_NAMES = ("jibril.yaml",)
+SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, for tests)
+
+
+def find_config(root: str | None = None) -> str | None:
+    """Search order: ./jibril.yaml, then ROOT/etc/jibril/jibril.yaml (what `service install` wrote)."""
+    found = next((p for p in DEFAULT_NAMES if _P(p).is_file()), None)
+    if found is not None:
+        return found
+    system = _P(root or os.environ.get("JIBRIL_ROOT") or "/") / SYSTEM_CONFIG
+    return str(system) if system.is_file() else None
 
 # Bounds shared with the recipe schema (per-recipe `timeout_ms:` / `memory_mb:` overrides).
 MAX_TIMEOUT_MS = MAX_REACTION_TIMEOUT_MS
 MAX_MEMORY_MB = MAX_REACTION_MEMORY_MB
 MAX_PID = 4_194_304  # PID_MAX_LIMIT on 64-bit Linux
-
-# ---- printers -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PrinterSpec:
-    """One printer: its kind, the text after `kind:` and the settings of the mapping form."""
-
-    kind: str
-    arg: str | None = None
-    options: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def text(self) -> str:
-        return self.kind if self.arg is None else f"{self.kind}:{self.arg}"
-
-    def __str__(self) -> str:
-        return self.text
-
-    def option(self, name: str, default: Any = None) -> Any:
-        return dict(self.options).get(name, default)
-
-
-@dataclass(frozen=True)
-class PrinterKind:
-    """A printer the agent knows: `arg` says whether `kind:ARG` is none/optional/required."""
-
-    arg: str = "none"
-    arg_kind: Kind | None = None
-    body: Section | None = None  # the mapping form `- kind: {...}`
-    doc: str = ""
-
-
-PRINTER_KINDS: dict[str, PrinterKind] = {
-    "stdout": PrinterKind("optional", Str(choices=("human", "json")),
-                          doc="detections on stdout: human lines, or `stdout:json` JSON lines"),
-    "human": PrinterKind(doc="same as stdout"),
-    "json": PrinterKind(doc="same as stdout:json"),
-    "jsonl": PrinterKind("required", Path(sample="/var/log/jibril.jsonl"),
-                         Section((Field("path", Path(sample="/var/log/jibril.jsonl"), None,
-                                        "file the detections are appended to"),)),
-                         doc="JSON lines appended to a file: `jsonl:PATH`"),
-    "none": PrinterKind(doc="print nothing"),
-}
-_PRINTER_HINT = "printers: stdout, stdout:json, jsonl:PATH, none"
-
-
-@dataclass(frozen=True)
-class PrinterItem(Kind):
-    """`kind`, `kind:ARG`, or a one-key mapping `{kind: {settings}}`."""
-
-    def check(self, value: Any, at: At) -> Any:
-        if isinstance(value, str):
-            name, sep, arg = str(value).partition(":")
-            kind = self._kind(name.strip(), at)
-            if kind is None:
-                return INVALID
-            if not sep:
-                if kind.arg == "required":
-                    return at.bad(f"is '{name}', a printer that needs a path: {name}:PATH",
-                                  f"write {name}:/var/log/jibril.jsonl")
-                return PrinterSpec(name)
-            if kind.arg == "none":
-                return at.bad(f"is '{value}', but printer '{name}' takes no ':' value",
-                              f"write {name}")
-            assert kind.arg_kind is not None
-            got = kind.arg_kind.check(arg, at)
-            return INVALID if got is INVALID else PrinterSpec(name, str(got))
-        if isinstance(value, dict):
-            if len(value) != 1:
-                return at.bad("must name one printer with its settings",
-                              "write e.g. - jsonl: {path: /var/log/jibril.jsonl}")
-            (name, body), = value.items()
-            kind = self._kind(str(name), at)
-            if kind is None:
-                return INVALID
-            if kind.body is None:
-                return at.bad(f"gives settings to printer '{name}', which takes none",
-                              f"write - {name}")
-            got = kind.body.check(body, at.child(str(name), span_of(value, str(name), at.span)))
-            if got is INVALID:
-                return INVALID
-            merged = {**kind.body.defaults(), **got}
-            missing = [f.name for f in kind.body.fields if f.default is None and merged.get(f.name) is None
-                       and not isinstance(f.kind, Nullable)]
-            if missing:
-                return at.bad(f"lacks {', '.join(missing)} for printer '{name}'",
-                              f"add {missing[0]}: to its settings")
-            path = merged.get("path") if kind.arg == "required" else None
-            return PrinterSpec(str(name), None if path is None else str(path),
-                               tuple(sorted(merged.items())))
-        return at.wrong_type("a printer name or a mapping", value, _PRINTER_HINT)
-
-    def _kind(self, name: str, at: At) -> PrinterKind | None:
-        kind = PRINTER_KINDS.get(name)
-        if kind is None:
-            import difflib
-            near = difflib.get_close_matches(name, list(PRINTER_KINDS), n=1)
-            at.bad(f"is '{name}', an unknown printer",
-                   (f"did you mean '{near[0]}'? " if near else "") + _PRINTER_HINT)
-        return kind
-
-    def describe(self) -> str:
-        return "a printer"
-
-    def example(self) -> str:
-        return "stdout"
-
-
-def parse_printer(text: str, where: str = "--output") -> PrinterSpec:
-    """A printer given on the command line; ValueError(message with hint) when it is wrong."""
-    diags = Collector()
-    got = PrinterItem().check(text, At(where, _cli_span(where), diags))
-    if got is INVALID:
-        d = diags.items[0]
-        msg = d.message.replace(f"'{where}' ", "", 1)
-        if ":" not in text and "." in text:
-            msg += f"; to write JSON lines to that file use jsonl:{text}"
-        raise ValueError(f"{where} {text!r}: {msg} ({d.hint})")
-    return got  # type: ignore[no-any-return]
-
-
-def _cli_span(where: str) -> Any:
-    from .core.errors import Span
-    return Span(f"<{where}>")
-
 
 # ---- sections --------------------------------------------------------------------------
 
@@ -229,11 +117,55 @@ def reaction_section() -> Section:
     return Section(REACTION_FIELDS + extra, "the reactions runtime (docs/reactions.md)")
 
 
+# -- observability (issue 11): `from`, `metrics`, `log`; consumed by observe/runner.py --
+
+
+def _listen_needs_token(raw: Any, vals: dict[str, Any], at: At) -> None:
+    """An endpoint off loopback serves metrics to the network: only with a token."""
+    from .observe.settings import DEFAULT_LISTEN, is_loopback, split_listen
+    listen = vals.get("listen", DEFAULT_LISTEN)
+    if listen and not vals.get("token"):
+        host, _ = split_listen(listen)
+        if not is_loopback(host):
+            at.diags.add("JR021", f"'{at.path}.listen' is {listen}, not a loopback address, so it "
+                         "needs a token", span_of(raw, "listen", at.span),
+                         "set metrics.token: a long random string, or listen on 127.0.0.1")
+
+
+def observe_sections() -> dict[str, Kind]:
+    from .observe.logs import FORMATS, LEVELS
+    from .observe.settings import DEFAULT_LISTEN
+    listen = Str(pattern=r"|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):\d{1,5}",
+                 what='HOST:PORT ("" turns the server off)', sample=DEFAULT_LISTEN)
+    paths = OneOf(((lambda v: isinstance(v, str), Path(sample="/etc/jibril/recipes")),
+                   (lambda v: True, ListOf(Path(sample="/etc/jibril/recipes")))),
+                  "a path or a list of paths")
+    return {
+        "from": paths,
+        "metrics": Section((
+            Field("listen", listen, DEFAULT_LISTEN, "/metrics, /healthz and the status page"),
+            Field("token", Nullable(Str(nonempty=True, sample="a-long-random-string")), None,
+                  "bearer token (required off loopback)"),
+            Field("stall_s", Float(0.1, 3600, "s"), 10.0, "/healthz is 503 after this long without a loop turn"),
+        ), "observability (docs/observability.md)", rules=(_listen_needs_token,)),
+        "log": Section((
+            Field("level", Nullable(Str(choices=(*LEVELS, "warn"))), None, "default info"),
+            Field("format", Str(choices=FORMATS), "text"),
+            Field("rate_per_s", Float(0, 1_000_000), 20.0, "reaction log records per recipe per second (0: unlimited)"),
+            Field("burst", Int(0, 1_000_000), 50),
+        ), "logging (docs/observability.md)"),
+    }
+
+
+OBSERVE_KEYS = ("from", "metrics", "log")
+
+
 def sections() -> dict[str, Kind]:
     """Top-level keys of jibril.yaml. Add a section here: one entry, one table."""
     return {
         "printers": ListOf(PrinterItem(), max_items=64),
         "reactions": reaction_section(),
+        **observe_sections(),
     }
 
 
@@ -246,11 +178,13 @@ def schema() -> Section:
 
 @dataclass(frozen=True)
 class Config:
-    printers: tuple[PrinterSpec, ...] = (PrinterSpec("stdout"),)
+    # printers as make_printers takes them: "stdout", "jsonl:/x", {"http": {...}}
+    printers: tuple[Any, ...] = ("stdout",)
     reactions: dict[str, Any] = field(default_factory=dict)  # the keys the file sets, checked
     path: str | None = None
+    # -- observability (issue 11): from / metrics / log as written, checked by the schema --
+    observe: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # every checked top-level section
-    printers_set: bool = False  # the file lists its printers
 
     @property
     def netpolicy(self) -> bool:
@@ -265,13 +199,12 @@ class Config:
             node = node[part]
         return node
 
-    def printer_specs(self, fmt: str = "human", extra: tuple[str, ...] = ()) -> list[PrinterSpec]:
-        """What `run` and `replay` print to: the file's printers (or stdout), `--format json`
-        turning stdout into JSON lines, plus the `--output` printers (ValueError if bad)."""
-        base = list(self.printers) if self.printers_set else [PrinterSpec("stdout")]
-        if fmt == "json":
-            base = [PrinterSpec("stdout", "json") if p.kind in ("stdout", "human") else p for p in base]
-        return base + [parse_printer(x) for x in extra]
+    def printer_specs(self, fmt: str = "human", extra: tuple[str, ...] = ()) -> list[Any]:
+        """What `run` and `replay` print to: stdout as --format says (unless the file lists
+        `none`), the file's other printers, then the `--output` ones (ValueError if bad)."""
+        from .observe.runner import printer_specs
+        outputs = tuple(parse_printer(x) for x in extra)
+        return printer_specs(self.printers, fmt, outputs)
 
 
 def _schema_default(dotted: str, default: Any) -> Any:
@@ -287,12 +220,11 @@ def _schema_default(dotted: str, default: Any) -> Any:
 
 
 def load_config(path: str | None) -> Config:
-    """Load the given config, or ./jibril.yaml when present, else defaults."""
+    """Load the given config, else the first of find_config(), else defaults."""
     if path is None:
-        found = next((p for p in DEFAULT_NAMES if _P(p).is_file()), None)
-        if found is None:
+        path = find_config()
+        if path is None:
             return Config()
-        path = found
     diags = Collector()
     src = read_source(path, diags)
     doc = load_yaml(src, diags) if src else None
@@ -303,9 +235,10 @@ def load_config(path: str | None) -> Config:
     if got is None or diags.errors:
         raise JibrilError(diags.errors)
     printers = got.get("printers")
-    return Config(tuple(printers) if printers is not None else (PrinterSpec("stdout"),),
-                  dict(got.get("reactions") or {}), path, got, printers is not None)
+    observe = {k: plain(doc[k]) for k in OBSERVE_KEYS if isinstance(doc, dict) and k in doc}
+    return Config(tuple(printers) if printers is not None else ("stdout",),
+                  dict(got.get("reactions") or {}), path, observe, got)
 
 
-__all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "PrinterSpec", "load_config", "parse_printer",
+__all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "find_config", "load_config", "parse_printer",
            "schema", "sections"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.config import PrinterSpec, load_config, parse_printer, schema
+from jibril_rules.config import load_config, parse_printer, schema
 from jibril_rules.core.errors import JibrilError
 from jibril_rules.reactions import ReactionConfig
 
@@ -80,15 +80,20 @@ def test_workers_four_on_its_own_line_not_an_internal_error(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("text", "col", "words"), [
-    ("printers: [stdout, jsonl]", 20, "needs a path"),
+    ("printers: [stdout, jsonl]", 20, "needs a value"),
     ("printers: [stdout, foo]", 20, "unknown printer"),
     ("printers: ['jsonl:']", 12, "must not be empty"),
     ("printers: stdout", 11, "printers: [stdout]"),
     ("printers: [stdout:xml]", 12, "human, json"),
     ("printers: [{stdout: {}}]", 12, "takes none"),
     ("printers: [{jsonl: {path: /tmp/x, colour: red}}]", 35, "unknown key"),
-    ("printers: [{jsonl: {}}]", 12, "path"),
+    ("printers: [{jsonl: {}}]", 20, "path"),
     ("printers: [5]", 12, "printer name"),
+    ("printers: ['http:ftp://x']", 12, "http:// or https:// URL"),
+    ("printers: [{http: {url: 'http://127.0.0.1:1/', batch: 0}}]", 55, "at least 1"),
+    ("printers: [{http: {url: 'http://127.0.0.1:1/', headers: [a]}}]", 57, "a mapping"),
+    ("printers: [{syslog: {facility: local9}}]", 32, "did you mean"),
+    ("printers: ['syslog:tcp://x:1']", 12, "udp://HOST:PORT"),
 ])
 def test_bad_printers(tmp_path: Path, text: str, col: int, words: str) -> None:
     got = errors(tmp_path, text + "\n")
@@ -102,8 +107,7 @@ def test_good_file_gives_typed_values(tmp_path: Path) -> None:
                  "reactions:\n  mode: enforce\n  netpolicy: true\n  protected_pids: [1000, 1001]\n"
                  "  writable_roots: [/srv/q]\n  rate_window_s: 2\n  queue-size: 10\n")
     cfg = load_config(str(p))
-    assert cfg.printers == (PrinterSpec("stdout"), PrinterSpec("jsonl", "/tmp/x.jsonl"),
-                            PrinterSpec("jsonl", "/tmp/y.jsonl", (("path", "/tmp/y.jsonl"),)))
+    assert cfg.printers == ("stdout", "jsonl:/tmp/x.jsonl", "jsonl:/tmp/y.jsonl")
     assert cfg.netpolicy and cfg.reactions["protected_pids"] == (1000, 1001)
     assert cfg.get("reactions.workers") == 4 and cfg.get("reactions.queue_size") == 10
     rc = ReactionConfig.from_dict(cfg.reactions)
@@ -114,10 +118,15 @@ def test_printer_specs_of_run_and_replay(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
     p.write_text("printers: [stdout, 'jsonl:/tmp/a.jsonl']\n")
     cfg = load_config(str(p))
-    assert [s.text for s in cfg.printer_specs("json", ("jsonl:/tmp/b",))] == [
+    assert cfg.printer_specs("json", ("jsonl:/tmp/b",)) == [
         "stdout:json", "jsonl:/tmp/a.jsonl", "jsonl:/tmp/b"]
     p.write_text("reactions: {mode: monitor}\n")
-    assert [s.text for s in load_config(str(p)).printer_specs()] == ["stdout"]
+    assert load_config(str(p)).printer_specs() == ["stdout"]
+    p.write_text("printers: [none, 'https://127.0.0.1:1/x', {http: {url: 'http://127.0.0.1:1/', batch: 5}},"
+                 " syslog, {jsonl: {path: /tmp/c}}]\n")
+    assert load_config(str(p)).printer_specs() == [
+        "http:https://127.0.0.1:1/x", {"http": {"url": "http://127.0.0.1:1/", "batch": 5}}, "syslog",
+        "jsonl:/tmp/c"]
     with pytest.raises(ValueError, match="jsonl:out.jsonl"):
         parse_printer("out.jsonl")
 
@@ -176,3 +185,25 @@ def test_replay_honours_the_printers_key(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "DETECT" not in r.stdout  # `none` replaced the default stdout printer
     assert json.loads(out.read_text())["metadata"]["name"] == "passwd_w"
+
+
+def test_observability_tables_match_their_settings_classes() -> None:
+    """The schema rows and the dataclasses observe/ builds from them name the same keys."""
+    import dataclasses
+
+    from jibril_rules.config import PRINTER_KINDS, observe_sections
+    from jibril_rules.observe.outputs import HttpSettings, SyslogSettings
+    from jibril_rules.observe.settings import LogSettings, MetricsSettings
+    pairs = [(PRINTER_KINDS["http"].body, HttpSettings), (PRINTER_KINDS["syslog"].body, SyslogSettings),
+             (observe_sections()["metrics"], MetricsSettings), (observe_sections()["log"], LogSettings)]
+    for sec, cls in pairs:
+        assert set(sec.by_name()) == {f.name for f in dataclasses.fields(cls)}, cls  # type: ignore[union-attr]
+
+
+def test_metrics_off_loopback_needs_a_token(tmp_path: Path) -> None:
+    (code, line, col, msg, hint), = errors(tmp_path, "metrics:\n  listen: 0.0.0.0:9376\n")
+    assert (code, line, col) == ("JR021", 2, 11) and "token" in hint
+    p = tmp_path / "ok.yaml"
+    p.write_text("metrics: {listen: '0.0.0.0:9376', token: t}\nlog: {level: warn}\nfrom: /etc/jibril/recipes\n")
+    cfg = load_config(str(p))
+    assert cfg.observe["metrics"]["token"] == "t" and cfg.get("log.format") == "text"

@@ -48,13 +48,18 @@ def write_or_fail(path: str, what: str, write: Callable[[], object]) -> None:
 
 def printers_or_fail(cfg: Any, fmt: str, outputs: tuple[str, ...]) -> list[Any]:
     """The printers `run`/`replay` print to (config `printers:`, --format, --output), opened."""
-    from ..runtime.printers import make_printers
     try:
         specs = cfg.printer_specs(fmt, outputs)
     except ValueError as e:
         fail(str(e), 2)
+    return open_printers(specs)
+
+
+def open_printers(specs: list[Any], metrics: Any | None = None) -> list[Any]:
+    """make_printers, with a file that cannot be opened a message instead of a traceback."""
+    from ..runtime.printers import make_printers
     try:
-        return make_printers(specs)
+        return make_printers(specs, metrics=metrics)
     except OSError as e:
         fail(f"cannot write printer output {getattr(e, 'filename', '')}: {e.strerror or e}; "
              "check that the folder exists and is writable")

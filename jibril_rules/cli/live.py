@@ -12,7 +12,7 @@ import click
 
 from ..runtime.control import DEFAULT_SOCKET
 from ..sensor.bccload import SensorUnavailable, preflight
-from .app import fail, main, printers_or_fail, user_errors
+from .app import fail, main, open_printers, user_errors
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
@@ -53,10 +53,18 @@ def _reload(source: tuple[str, ...]) -> Any:
               help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
+@click.option("--metrics-listen", default=None,
+              help="HOST:PORT for /metrics, /healthz and the status page (default: config "
+                   "metrics.listen or 127.0.0.1:9376; '' turns it off).")
+@click.option("--log-level", default=None,
+              help="debug|info|warning|error (default: $JIBRIL_LOG_LEVEL, config log.level, info).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or JSON (default: config log.format, text).")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
         outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
-        control_path: str) -> None:
+        control_path: str, metrics_listen: str | None, log_level: str | None,
+        log_format: str | None) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
@@ -66,18 +74,25 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     from ..sensor.agent import Agent, AgentOptions
     if dry_run and enforce:
         _fail("--dry-run and --enforce exclude each other", 2)
+    from ..observe import runner as observe
+    from ..observe.settings import from_paths
     with user_errors():  # the command line and the config first: they need no sensor
         cfg = load_config(config_path)
     try:
-        cfg.printer_specs(fmt, outputs)
+        specs = cfg.printer_specs(fmt, outputs)
     except ValueError as e:
         _fail(str(e), 2)
     try:
         preflight()
     except SensorUnavailable as e:
         _fail(str(e))
+    try:
+        obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
+    except ValueError as e:
+        _fail(str(e), 2)
+    source = source or from_paths(cfg.observe)
     bundle = _bundle(source)
-    printers = printers_or_fail(cfg, fmt, outputs)
+    printers = open_printers(specs, metrics=obs.metrics)
     runtime = None
     if not no_reactions and any(r.reactions for r in bundle.recipes):
         from ..reactions import ReactionConfig, ReactionRuntime
@@ -87,8 +102,14 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts,
+                  observer=obs.observer)
     agent.install_signals()
+    try:
+        observe.serve(obs, (cfg.observe.get("metrics") or {}).get("token"))
+    except OSError as e:
+        _fail(f"cannot serve metrics on {obs.listen}: {e.strerror or e}; pass --metrics-listen "
+              "HOST:PORT (or '' to turn it off)")
     control = None
     if control_path:
         from ..runtime.control import ControlServer, agent_handler
@@ -101,15 +122,18 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         agent.start()
     except SensorUnavailable as e:
         agent.close()
+        obs.close()
         _fail(str(e))
     except Exception as e:
         agent.close()
+        obs.close()
         _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
     try:
         agent.run()
     finally:
         if control is not None:
             control.close()
+        obs.close()
 
 
 @main.command()

@@ -363,6 +363,8 @@ class Section(Kind):
     fields: tuple[Field, ...]
     doc: str = ""
     dashes: bool = True
+    # rules across fields, run when every field passed: rule(raw mapping, checked values, at)
+    rules: tuple[Callable[[Any, dict[str, Any], At], None], ...] = ()
 
     def by_name(self) -> dict[str, Field]:
         return {f.name: f for f in self.fields}
@@ -404,6 +406,11 @@ class Section(Kind):
                 at.diags.add("JR023", f"'{where}' is required", at.span,
                              f"add '{f.name}:' here, e.g. {f.name}: {f.kind.example()}")
                 ok = False
+        if ok:
+            before = len(at.diags.errors)
+            for rule in self.rules:
+                rule(value, out, at)
+            ok = len(at.diags.errors) == before
         return out if ok else INVALID
 
     def defaults(self) -> dict[str, Any]:
