@@ -91,6 +91,9 @@ BAD: list[tuple[str, int, str]] = [
     # replay
     ("replay {ev} --from {r} --output out.jsonl", 2, "jsonl:out.jsonl"),
     ("replay {ev} --from {r} --output jsonl:{missing}.jsonl", 1, "cannot write"),
+    ("replay {ev} --from {r} --reactions-output {missing}.jsonl", 1, "cannot write"),
+    ("replay {ev} --from {r} --output http:ftp://x", 2, "URL"),
+    ("run --from {r} --metrics-listen nonsense --for 1 --control ''", 2, "HOST:PORT"),
     ("replay {missing}.jsonl --from {r}", 1, "JR006"),
     ("replay {tmp} --from {r}", 1, "JR006"),
     ("replay {ev} --from {r} --config {bad_cfg}", 1, "JR021"),

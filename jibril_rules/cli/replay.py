@@ -40,6 +40,13 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         cfg = load_config(config_path)
     b = load_bundle(source)
     printers = printers_or_fail(cfg, fmt, outputs)
+    sink = None
+    if reactions_out:
+        try:
+            sink = open(reactions_out, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as e:
+            fail(f"cannot write reaction records to {reactions_out}: {e.strerror}; check that the "
+                 "folder exists and is writable")
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
     settings = dict(cfg.reactions)
     scratch = None
@@ -52,7 +59,6 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
     n_det = 0
-    sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
     try:
         for el in read_events(events, errs):
             for d in engine.process(el.event, normalized=True):
