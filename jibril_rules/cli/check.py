@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..core.errors import Diagnostic, Span
+from ..core.errors import Diagnostic, JibrilError, Span
 from .app import main, print_diags, user_errors, write_or_fail
 
 
@@ -23,7 +23,7 @@ from .app import main, print_diags, user_errors, write_or_fail
 def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: str | None,
          output: str | None) -> None:
     """Check recipes; print every problem with file:line:column."""
-    from ..config import load_config
+    from ..config import Config, load_config
     from ..tools.lint import (
         LintOptions,
         format_github,
@@ -32,10 +32,14 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
         format_sarif,
         lint_paths,
     )
-    with user_errors():
+    cfg_diags: list[Diagnostic] = []
+    try:
         cfg = load_config(config_path)
+    except JibrilError as e:  # collect-all: the config's problems in the same report
+        cfg, cfg_diags = Config(), e.diagnostics
     np = cfg.netpolicy if netpolicy is None else netpolicy
     rs, diags = lint_paths(list(paths), LintOptions(netpolicy=np))
+    diags = cfg_diags + diags
     text = {"human": lambda: format_human(diags, rs.sources), "json": lambda: format_json(diags),
             "sarif": lambda: format_sarif(diags), "github": lambda: format_github(diags)}[fmt]()
     if output:
