@@ -123,6 +123,10 @@ BAD: list[tuple[str, int, str]] = [
     ("run --from {r} --config {badprinter} --for 1 --control ''", 1, "unknown printer"),
     ("run --from {r} --for -1 --control ''", 2, "--for"),
     ("record -o {missing}.jsonl --for 1", 1, "cannot write"),
+    # service (below a file: nothing is written)
+    ("service bogus", 2, "No such command"),
+    ("service install --root {afile}/root --no-verify", 1, "error:"),
+    ("service install --root {afile}/root --recipes {missing}", 2, "no such file"),
     # the group
     ("bogus", 2, "No such command"),
     ("--bogus", 2, "No such option"),
@@ -147,7 +151,9 @@ def test_bad_command_line(ws: dict[str, str], line: str, code: int, words: str) 
 def test_table_is_large_and_covers_every_command() -> None:
     assert len(BAD) >= 30
     commands = {b[0].split()[0] for b in BAD}
-    assert {"lint", "compile", "explain", "replay", "test", "ctl", "docs", "run", "record"} <= commands
+    from jibril_rules.cli import main
+    missing = set(main.commands) - commands
+    assert not missing, f"commands without a bad command line in this table: {sorted(missing)}"
 
 
 def test_unexpected_exception_is_one_line_with_a_hint(tmp_path: Path) -> None:
