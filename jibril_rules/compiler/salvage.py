@@ -23,10 +23,14 @@ _NET_KEYS = ("remote_domains", "local_domains", "remote_cidrs", "local_cidrs", "
 MAX_ROUNDS = 6
 
 
-def copy_node(v: Any) -> Any:
+class Salvaged(LMap):
+    """The checkable rest of a broken entry (its type marks it: never compiled)."""
+
+
+def copy_node(v: Any, root: bool = False) -> Any:
     """A deep copy of located YAML values that keeps every span."""
     if isinstance(v, LMap):
-        m = LMap({k: copy_node(x) for k, x in v.items()})
+        m = (Salvaged if root else LMap)({k: copy_node(x) for k, x in v.items()})
         m.span, m.key_spans = v.span, dict(v.key_spans)
         m.value_spans, m.value_styles = dict(v.value_spans), dict(v.value_styles)
         return m
@@ -59,7 +63,7 @@ def _delete(root: LMap, path: tuple[Any, ...]) -> bool:
 def salvage(entry: LMap) -> LMap | None:
     """The checkable rest of a structurally invalid entry, or None when nothing is left."""
     kind = entry_type(entry)
-    e = copy_node(entry)
+    e: Salvaged = copy_node(entry, root=True)
     for _ in range(MAX_ROUNDS):
         errs = schema_errors(e, kind)
         if not errs:

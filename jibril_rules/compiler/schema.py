@@ -18,12 +18,13 @@ from ..core.vocab import (
     IMPORTANCE,
     MAX_REACTION_MEMORY_MB,
     MAX_REACTION_TIMEOUT_MS,
+    MECHANISMS,
     PROTOCOLS,
     TIMES_KINDS,
 )
 from ..core.yaml12 import yaml11_bool_hint
 
-MECHANISMS_SUPPORTED = ("file_access", "execution", "network_peers")
+MECHANISMS_SUPPORTED = MECHANISMS
 BREEDS = ("file_access", "execution", "remote_domains", "remote_ips", "local_domains",
           "local_ips", "remote_cidrs", "local_cidrs", "env_vars")
 WHATS = ("exe", "cmd", "args", "comm", "uid", "pid", "ppid", "parent_exe", "parent_cmd",

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bundle import Bundle, compile_ruleset
+from ..bundle import Bundle
+from ..compiler.driver import compile_ruleset
 from ..compiler.ruleset import load_paths
 from ..core.errors import Collector, Diagnostic, JibrilError, Span
 from ..core.source import load_yaml, read_source, span_of
 from ..runtime.engine import Engine
 from ..runtime.events import EventError, normalize
+from ..runtime.pipeline import Pipeline, reaction_runtime
 from .replay import EventLine, read_events, resolve
 from .testspec import ERROR_STATUSES, Call, Failure, TestCase, parse_test, tests_of
 
@@ -129,15 +131,17 @@ def _run_one(tf: str, case: TestCase, bundle: Bundle, folder_of: dict[str, str],
     events = _events(tf, case, diags)
     res.failures += [f"{d.span}: {d.message}" for d in diags.errors[before:]]
     seen = _Seen()
-    engine = Engine(bundle)
+    where: list[tuple[str, int]] = [("", 0)]  # the event and run being fed
     with _rehearsal(reactions and case.needs_reactions) as runtime:
+        # one engine and one runtime for every run: `times` caps and the data store carry over
+        pipe = Pipeline(Engine(bundle), (), runtime,
+                        on_records=lambda d, recs: _record(seen, d, recs, *where[0]))
         for run in range(1, case.repeat + 1):
             for el in events:
                 uuid = str(el.event.get("uuid"))
-                for d in engine.process(el.event, normalized=True):
+                where[0] = (uuid, run)
+                for d in pipe.feed(el.event, normalized=True):
                     seen.detections.add((d.recipe_name, uuid, run))
-                    if runtime is not None and d.reactions:
-                        _react(runtime, d, uuid, run, seen)
     res.failures += _check_detections(case, seen, folder_of, str(Path(tf).resolve().parent))
     if reactions and case.needs_reactions:
         res.failures += _check_reactions(case, seen)
@@ -150,20 +154,17 @@ def _rehearsal(needed: bool) -> Iterator[Any]:
     if not needed:
         yield None
         return
-    from ..reactions import ReactionConfig, ReactionRuntime
     with tempfile.TemporaryDirectory(prefix="jibril-test-") as tmp:
-        rt = ReactionRuntime(ReactionConfig(mode="monitor", state_dir=tmp + "/state", temp_root=tmp,
-                                            audit_path=tmp + "/audit.jsonl"))
+        rt = reaction_runtime({"mode": "monitor", "state_dir": tmp + "/state", "temp_root": tmp,
+                               "audit_path": tmp + "/audit.jsonl"})
         try:
             yield rt
         finally:
             rt.close()
 
 
-def _react(runtime: Any, d: Any, uuid: str, run: int, seen: _Seen) -> None:
-    from ..runtime.dispatch import reaction_call
-    ref, specs = reaction_call(d.recipe)
-    for rec in runtime.run_now(ref, specs, d.event):
+def _record(seen: _Seen, d: Any, records: Any, uuid: str, run: int) -> None:
+    for rec in records:
         seen.records.append((d.recipe_name, uuid, run, str(rec.status), str(rec.error or "")))
         for c in rec.calls:
             seen.calls.append((d.recipe_name, uuid, run, c.name, tuple(c.args)))
