@@ -73,6 +73,6 @@ def serve(obs: Observability, token: str | None) -> None:
 def printer_specs(cfg_printers: tuple[Any, ...], fmt: str, outputs: tuple[str, ...]) -> list[Any]:
     """stdout as --format says (unless the config says none), then the config's other
     printers, then --output ones."""
-    first = [] if tuple(cfg_printers) == (NONE,) else [HUMAN[0] if fmt == "human" else JSON[0]]
+    first = [] if NONE in cfg_printers else [HUMAN[0] if fmt == "human" else JSON[0]]
     rest = [p for p in cfg_printers if not (isinstance(p, str) and p in STDOUT_PRINTERS)]
     return [*first, *rest, *outputs]
