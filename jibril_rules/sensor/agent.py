@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Agent:
         self._stop = False
         self._reload = False
         self._force = False
+        self._loading: _Load | None = None  # a reload's loader running beside the loop
         self._last: SensorStats | None = None
 
     # -- event path --------------------------------------------------------------------
@@ -182,15 +184,7 @@ class Agent:
                 if self.obs is not None:
                     self.obs.tick(now)
                 self.watchdog.maybe_ping(now)
-                if self._reload:
-                    self._reload, force, self._force = False, self._force, False
-                    try:
-                        self.reload(force=force)
-                    except Exception as e:  # a bad bundle keeps the old one running
-                        if self.obs is not None:
-                            self.obs.on_bundle("", 0, [], ok=False, reload=True)
-                        self._say(f"jibril: reload failed, keeping the current bundle: {e}",
-                                  logging.WARNING)
+                self._reload_step()
                 if now >= next_status:
                     self._status_line()
                     next_status = now + self.opts.status_every_s
@@ -202,9 +196,60 @@ class Agent:
             self._status_line()
             self.close()
 
+    def _reload_step(self) -> None:
+        """Start a requested reload's loader beside the loop (compiling can take longer than
+        the watchdog allows); swap its bundle in, on the loop, once it is done."""
+        if self._reload and self._loading is None:
+            self._reload, force, self._force = False, self._force, False
+            if self.loader is None:
+                self._swap(None, force)
+                return
+            self._loading = _Load(self.loader, force)
+        job = self._loading
+        if job is not None and job.done.is_set():
+            self._loading = None
+            self._swap(job, job.force)
+
+    def _swap(self, job: _Load | None, force: bool) -> None:
+        try:
+            if job is None:
+                self.reload(force=force)
+            elif (b := job.result()) is not None:
+                self.reload(b, force=force)
+        except Exception as e:  # a bad bundle keeps the old one running
+            if self.obs is not None:
+                self.obs.on_bundle("", 0, [], ok=False, reload=True)
+            self._say(f"jibril: reload failed, keeping the current bundle: {e}", logging.WARNING)
+
     def close(self) -> None:
         self.sensor.close()
         self.pipeline.close()
+
+
+class _Load:
+    """A reload's loader (compiling recipes in a child, reading a bundle) on its own thread, so
+    the loop keeps reading events, answering /healthz and pinging the watchdog meanwhile."""
+
+    def __init__(self, loader: Callable[[], Any], force: bool) -> None:
+        self.force = force
+        self.bundle: Any = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(loader,), name="jibril-reload",
+                         daemon=True).start()
+
+    def _run(self, loader: Callable[[], Any]) -> None:
+        try:
+            self.bundle = loader()
+        except Exception as e:  # handed to the loop, which reports it
+            self.error = e
+        finally:
+            self.done.set()
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.bundle
 
 
 def release_memory() -> None:
