@@ -116,6 +116,34 @@ def test_server_health_metrics_status_and_token(tmp_path: Path) -> None:
         serve("0.0.0.0:0", obs)  # not loopback and no token: refused before binding
 
 
+def test_the_token_in_a_browser_url_never_reaches_the_log() -> None:
+    obs = Observer()
+    buf = io.StringIO()
+    from jibril_rules.observe.logs import setup_logging
+    setup_logging(logging.DEBUG, "text", stream=buf)
+    srv = serve("127.0.0.1:0", obs, token="s3cret-token")
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        assert _get(base + "/api/status?x=1&token=s3cret-token")[0] == 200
+        assert _get(base + "/?token=wrong")[0] == 401
+    finally:
+        stop(srv)
+        logging.getLogger("jibril_rules").handlers.clear()
+    text = buf.getvalue()
+    assert "/api/status?x=1&token=REDACTED" in text, text
+    assert "s3cret-token" not in text and "wrong" not in text
+
+
+def test_a_bad_log_level_names_where_it_came_from(monkeypatch: Any) -> None:
+    from jibril_rules.observe.logs import resolve_level
+    monkeypatch.setenv("JIBRIL_LOG_LEVEL", "loud")
+    with pytest.raises(ValueError, match=r"\$JIBRIL_LOG_LEVEL: unknown log level 'loud'"):
+        resolve_level(None, "info")
+    assert resolve_level("debug", None) == logging.DEBUG  # the flag wins over the env
+    with pytest.raises(ValueError, match="--log-level"):
+        resolve_level("nope", None)
+
+
 # -- alerts ----------------------------------------------------------------------------------
 
 def test_json_detections_gain_the_falco_keys_additively(tmp_path: Path) -> None:

@@ -36,9 +36,13 @@ def parse_level(value: str) -> int:
 
 
 def resolve_level(cli: str | None, config: str | None) -> int:
-    for v in (cli, os.environ.get("JIBRIL_LOG_LEVEL"), config):
+    for v, where in ((cli, "--log-level"), (os.environ.get("JIBRIL_LOG_LEVEL"), "$JIBRIL_LOG_LEVEL"),
+                     (config, "log.level")):
         if v:
-            return parse_level(v)
+            try:
+                return parse_level(v)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
     return logging.INFO
 
 
