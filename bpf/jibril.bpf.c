@@ -157,6 +157,21 @@ static __always_inline u64 eq64(u64 a, u64 b)
     return ((a ^ b) - 1) >> 63;
 }
 
+/* x >> 63 that clang cannot turn into a comparison (BPF has no setcc: a comparison used as
+ * a value becomes a branch, and branches in the walk loops explode the verifier's states). */
+static __always_inline u64 msb(u64 x)
+{
+    asm volatile("%0 >>= 63" : "+r"(x));
+    return x;
+}
+
+/* 1 when a == b for any 64-bit values (pointers included), without a branch. */
+static __always_inline u64 eqp(u64 a, u64 b)
+{
+    u64 x = a ^ b;
+    return 1 - msb(x | (0 - x));
+}
+
 static __always_inline u64 hkey(u64 hash, u32 gen)
 {
     return (hash & ~1ULL) | gen;
@@ -177,12 +192,12 @@ static __always_inline int dpath(u64 dentry, u64 vfsmnt, char *out, u32 *flags)
     u64 n = 0, done = 0;
 #pragma clang loop unroll(disable)
     for (int i = 0; i < JB_DEPTH + 7; i++) {
-        u64 at_root = eq64(dentry, rd(vfsmnt + OFF_VFSMOUNT_MNT_ROOT));
+        u64 at_root = eqp(dentry, rd(vfsmnt + OFF_VFSMOUNT_MNT_ROOT));
         u64 pmnt = rd(mnt + OFF_MOUNT_MNT_PARENT);
         u64 mp = rd(mnt + OFF_MOUNT_MNT_MOUNTPOINT);
         u64 par = rd(dentry + OFF_DENTRY_D_PARENT);
-        u64 top = at_root & (eq64(pmnt, mnt) | eq64(pmnt, 0));
-        u64 fsroot = (1 - at_root) & (eq64(par, dentry) | eq64(par, 0));
+        u64 top = at_root & (eqp(pmnt, mnt) | eqp(pmnt, 0));
+        u64 fsroot = (1 - at_root) & (eqp(par, dentry) | eqp(par, 0));
         done |= top | fsroot;
         u64 go = 0 - (1 - done);        /* all ones while walking */
         u64 sel = (0 - at_root) & go;   /* all ones: cross into the parent mount */
@@ -200,15 +215,15 @@ static __always_inline int dpath(u64 dentry, u64 vfsmnt, char *out, u32 *flags)
     u64 off = 0, trunc = 0;
 #pragma clang loop unroll(disable)
     for (int i = 0; i < JB_DEPTH; i++) {
-        u64 valid = ((u64)i - n) >> 63; /* 1 while i < n */
+        u64 valid = msb((u64)i - n); /* 1 while i < n */
         u32 j = (u32)(n - 1 - i);
         w->buf[bnd(off, 255)] = '/';
         u64 o1 = bnd(off + valid, 255);
         u64 src = w->name[bnd(j, 31)] & (0 - valid);
         long l = bpf_probe_read_kernel_str(&w->buf[o1], 256, (void *)src);
-        u64 ok = 1 - ((u64)(l - 2) >> 63); /* 1 when l >= 2 */
+        u64 ok = 1 - msb((u64)(l - 2)); /* 1 when l >= 2 */
         off = o1 + ((u64)(l - 1) & (0 - ok));
-        u64 over = (u64)(JB_PATH_MAX - 2 - off) >> 63; /* 1 when off > JB_PATH_MAX - 2 */
+        u64 over = msb((u64)(JB_PATH_MAX - 2 - off)); /* 1 when off > JB_PATH_MAX - 2 */
         trunc |= over;
         off = (off & (over - 1)) | ((JB_PATH_MAX - 1) & (0 - over));
     }
