@@ -84,11 +84,12 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
     agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
+    agent.default_mode = "enforce" if enforce else str(cfg.reactions.get("mode", "monitor")) if hasattr(cfg, "reactions") else "monitor"
     agent.install_signals()
     control = None
     if control_path:
         from ..runtime.control import ControlServer, agent_handler
-        control = ControlServer(control_path, agent_handler(runtime, agent.request_reload, agent.status))
+        control = ControlServer(control_path, agent_handler(runtime, agent.request_reload, agent.status, agent.sync_prevent))
         try:
             control.start()
         except OSError as e:
