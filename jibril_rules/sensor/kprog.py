@@ -98,7 +98,7 @@ class KernelProgram:
                 self.b.detach_raw_tracepoint(tp=tp)
                 self.fb_attached.discard(tp)
 
-    def hooks(self) -> list[str]:
+    def hook_names(self) -> list[str]:
         return ["raw_tracepoint:sched_process_exec", "raw_tracepoint:sched_process_fork",
                 "raw_tracepoint:sched_process_exit",
                 *(f"raw_syscalls:{tp.decode()}" for tp in sorted(self.fb_attached))]

@@ -92,5 +92,6 @@ class LegacyProgram:
     def service(self, fd: int) -> None:
         pass
 
-    def hooks_list(self) -> list[str]:
-        return sorted(tp.decode() for tp in (self.hooks.attached if self.hooks else ()))
+    def hook_names(self) -> list[str]:
+        return sorted("syscalls:" + tp.decode().split(":", 1)[1] if tp.startswith(b"syscalls") else tp.decode()
+                      for tp in (self.hooks.attached if self.hooks else ()))

@@ -15,6 +15,7 @@ from userspace mechanisms (`host.file_event(...)`).
         def stats(self) -> dict[str, dict[str, int]]   # sensor -> seen/sent/lost
         def fds(self) -> list[int]                     # userspace fds to poll (may be [])
         def service(self, fd: int) -> None             # an fd from fds() is readable
+        def hook_names(self) -> list[str]              # what is attached, for `jibril run`
 
 Registering an optional mechanism (knet): `register(MARKS, factory)`; the planner then routes
 exact paths/prefixes to it (plan.available()).
@@ -58,6 +59,8 @@ class Mechanism(Protocol):
     def fds(self) -> list[int]: ...
 
     def service(self, fd: int) -> None: ...
+
+    def hook_names(self) -> list[str]: ...
 
 
 Factory = Callable[[], Mechanism]

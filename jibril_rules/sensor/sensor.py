@@ -252,10 +252,7 @@ class Sensor:
     def hooks(self) -> list[str]:
         out: list[str] = []
         for m in self.mechs.values():
-            if hasattr(m, "hooks"):
-                out += m.hooks()
-            elif hasattr(m, "hooks_list"):
-                out += m.hooks_list()
+            out += m.hook_names()
         return out
 
     def stats(self) -> SensorStats:
