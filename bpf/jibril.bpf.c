@@ -474,7 +474,7 @@ static __always_inline int obj_action(void *ctx, u64 file, u32 actions, s32 fd, 
         return 0;
     u32 gen = 0;
     struct jb_cfg2 *c = live_cfg(&gen);
-    if (!c || !(c->fb & (is_open ? JB_FB_OPEN : JB_FB_FD)) || (!c->file_tables && !c->file_any))
+    if (!c || !(c->fbmask & actions) || (!c->file_tables && !c->file_any))
         return 0;
     u64 dentry = rd(file + OFF_FILE_F_PATH_DENTRY);
     u64 mnt = rd(file + OFF_FILE_F_PATH_MNT);
@@ -562,7 +562,7 @@ static __always_inline int path_action(u64 upath, s32 dfd, u32 actions, u32 xfla
     struct jb_cfg2 *c = live_cfg(&gen);
     if (!c)
         return 0;
-    if (!(xflags & JB_F_CHDIR) && !c->file_tables && !c->file_any)
+    if (!(xflags & JB_F_CHDIR) && (!(c->fbmask & actions) || (!c->file_tables && !c->file_any)))
         return 0;
     u32 zero = 0;
     struct jb_file_event *ev = scratch_file.lookup(&zero);
@@ -607,34 +607,75 @@ static __always_inline void bump_epoch(void)
 #define RENAME (1 << JB_FA_RENAME)
 #define LINK (1 << JB_FA_LINK)
 
-/* sys_exit: opens (the new fd's object) and path syscalls; epoch bumps for the dcache. */
+/* Descriptor actions checked at sys_exit (the fd is still installed; close is at sys_enter). */
+static __always_inline u32 fd_act(u64 nr)
+{
+    switch (nr) {
+    case 0: case 17: case 19: return 1 << JB_FA_READ;
+    case 1: case 18: case 20: return 1 << JB_FA_WRITE;
+    case 8: return 1 << JB_FA_LLSEEK;
+    case 9: return 1 << JB_FA_MMAP;
+    case 72: return 1 << JB_FA_FASYNC;
+    case 73: return 1 << JB_FA_FLOCK;
+    case 74: case 75: return 1 << JB_FA_FSYNC;
+    case 77: return 1 << JB_FA_TRUNCATE;
+    }
+    return 0;
+}
+
+/* sys_exit: the one fallback program (plus jb_sys_enter for close). Dispatch on the syscall
+ * number first: every other syscall of the host returns after one 8-byte read. */
 int jb_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 regs = ctx->args[0];
     long ret = ctx->args[1];
-    if (ret < 0)
-        return 0;
     u64 nr = rd(regs + OFF_PT_REGS_ORIG_AX);
+    u32 kind = 0; /* 1 open, 2 path, 3 fd */
     switch (nr) {
-    case 2:   /* open */
-    case 85:  /* creat */
-    case 257: /* openat */
-    case 437: /* openat2 */
+    case 2: case 85: case 257: case 437:
+        kind = 1;
         break;
     case 82: case 264: case 316: case 87: case 263: case 84: /* rename*, unlink*, rmdir */
-    case 165: case 166: case 155: case 429: case 161:          /* mount, umount2, pivot_root, move_mount, chroot */
-        bump_epoch();
+    case 165: case 166: case 155: case 429: case 161:         /* mount, umount2, pivot_root, move_mount, chroot */
+        if (ret >= 0)
+            bump_epoch(); /* paths of cached dentries may have changed */
+        kind = 2;
         break;
     case 86: case 265: case 76: case 80: case 81:
+        kind = 2;
+        break;
+    case 0: case 17: case 19: case 1: case 18: case 20: case 8: case 9:
+    case 72: case 73: case 74: case 75: case 77:
+        kind = 3;
         break;
     default:
         return 0;
     }
+    if (ret < 0)
+        return 0;
     u32 gen = 0;
     struct jb_cfg2 *c = live_cfg(&gen);
     if (!c)
         return 0;
-    if (nr == 2 || nr == 85 || nr == 257 || nr == 437) {
+    if (kind == 3) {
+        u32 a = fd_act(nr);
+        if (!(c->fbmask & a))
+            return 0;
+        s64 fd;
+        if (nr == 9) {
+            if (ARG(regs, R10) & MAP_ANONYMOUS)
+                return 0;
+            fd = (s32)ARG(regs, R8);
+        } else {
+            fd = (s32)ARG(regs, DI);
+        }
+        if (nr == 72 && !(ARG(regs, SI) == F_SETFL && (ARG(regs, DX) & FASYNC)))
+            return 0;
+        return obj_action(ctx, fd_file(fd), a, fd, 0);
+    }
+    if (kind == 1) {
+        if (!(c->fb & JB_FB_OPEN))
+            return 0;
         u64 fl = 0;
         if (nr == 2)
             fl = ARG(regs, SI);
@@ -644,7 +685,10 @@ int jb_sys_exit(struct bpf_raw_tracepoint_args *ctx)
             fl = ARG(regs, DX);
         else
             bpf_probe_read_user(&fl, sizeof(fl), (void *)ARG(regs, DX));
-        return obj_action(ctx, fd_file(ret), open_actions(fl), ret, 1);
+        u32 a = open_actions(fl);
+        if (!(c->fbmask & a))
+            return 0;
+        return obj_action(ctx, fd_file(ret), a, ret, 1);
     }
     if (!(c->fb & JB_FB_PATH))
         return 0;
@@ -702,33 +746,11 @@ int jb_path(struct bpf_raw_tracepoint_args *ctx)
     return 0;
 }
 
-/* sys_enter: actions on descriptors (the file is still installed, also for close). */
+/* sys_enter: close (the file is still installed). Attached only when the fallback serves it. */
 int jb_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-    u64 nr = ctx->args[1];
-    u32 a = 0;
-    switch (nr) {
-    case 0: case 17: case 19: a = 1 << JB_FA_READ; break;
-    case 1: case 18: case 20: a = 1 << JB_FA_WRITE; break;
-    case 3: a = 1 << JB_FA_CLOSE; break;
-    case 8: a = 1 << JB_FA_LLSEEK; break;
-    case 9: a = 1 << JB_FA_MMAP; break;
-    case 72: a = 1 << JB_FA_FASYNC; break;
-    case 73: a = 1 << JB_FA_FLOCK; break;
-    case 74: case 75: a = 1 << JB_FA_FSYNC; break;
-    case 77: a = 1 << JB_FA_TRUNCATE; break;
-    default: return 0;
-    }
-    u64 regs = ctx->args[0];
-    s64 fd;
-    if (nr == 9) {
-        if (ARG(regs, R10) & MAP_ANONYMOUS)
-            return 0;
-        fd = (s32)ARG(regs, R8);
-    } else {
-        fd = (s32)ARG(regs, DI);
-    }
-    if (nr == 72 && !(ARG(regs, SI) == F_SETFL && (ARG(regs, DX) & FASYNC)))
+    if (ctx->args[1] != 3)
         return 0;
-    return obj_action(ctx, fd_file(fd), a, fd, 0);
+    s64 fd = (s32)ARG(ctx->args[0], DI);
+    return obj_action(ctx, fd_file(fd), 1 << JB_FA_CLOSE, fd, 0);
 }

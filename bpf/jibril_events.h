@@ -85,7 +85,8 @@
 /* cfg.fb: which groups of the raw_syscalls fallback run */
 #define JB_FB_OPEN 1  /* open/openat/openat2/creat at sys_exit (object path) */
 #define JB_FB_PATH 2  /* unlink/rename/link/truncate/chdir at sys_exit (user string) */
-#define JB_FB_FD 4    /* read/write/mmap/lseek/fsync/flock/fcntl/ftruncate/close at sys_enter */
+#define JB_FB_FD 4    /* read/write/mmap/lseek/fsync/flock/fcntl/ftruncate at sys_exit */
+#define JB_FB_CLOSE 8 /* close at sys_enter (the only action that needs sys_enter) */
 #define JB_DEPTH 24   /* path components walked from a dentry */
 
 /* jb_fd_val.kind */
@@ -189,7 +190,7 @@ struct jb_cfg2 { /* cfg2[gen] of the new program */
     __u32 exec_any;
     __u32 fb;        /* JB_FB_* groups in use */
     __u32 prevent;   /* any prevent entry in this generation */
-    __u32 _pad;
+    __u32 fbmask;    /* file actions the fallback serves (others: marks, or nobody) */
 };
 
 struct jb_proc_event { /* fork and exit */

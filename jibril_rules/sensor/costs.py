@@ -17,6 +17,6 @@ LEGACY_NET_NS = 60        # any syscalls:* tracepoint: every syscall takes the s
 def fallback_ns(fb: int) -> int:
     """Per-syscall cost of the fallback with the given JB_FB_* groups."""
     ns = RAW_EXIT_NS if fb else 0
-    if fb & 4:
+    if fb & 8:  # close is the one action needing sys_enter
         ns += RAW_ENTER_NS
     return ns

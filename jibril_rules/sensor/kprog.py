@@ -18,7 +18,7 @@ from . import layout as L
 from .bccload import bpf_class
 from .btf import cflags as btf_cflags
 from .mechanism import Host
-from .plan import EXEC, FB_FD, Plan
+from .plan import EXEC, FB_CLOSE, Plan
 
 GRACE_S = 0.05
 TAIL = ((0, b"jb_exec_filter"), (1, b"jb_obj_filter"), (2, b"jb_path"), (3, b"jb_exec_cwd"))
@@ -88,7 +88,7 @@ class KernelProgram:
         want = set()
         if fb:
             want.add(b"sys_exit")
-        if fb & FB_FD:
+        if fb & FB_CLOSE:
             want.add(b"sys_enter")
         for tp in sorted(want - self.fb_attached):
             self.b.attach_raw_tracepoint(tp=tp, fn_name=b"jb_" + tp)
@@ -117,7 +117,7 @@ class KernelProgram:
                     except KeyError:
                         pass
 
-    def _fill(self, t: KernelTables, fb: int, g: int) -> int:
+    def _fill(self, t: KernelTables, fb: int, fbmask: int, g: int) -> int:
         b = self.b
         n = 0
         for name, entries in ((b"fexact", t.file_exact), (b"fbase", t.file_base)):
@@ -141,7 +141,7 @@ class KernelProgram:
             n += 1
         file_tables = bool(t.file_any or t.file_exact or t.file_prefix or t.file_base)
         b[b"cfg2"][ct.c_int(g)] = L.Cfg2(t.file_any, int(file_tables), int(t.exec_any), fb,
-                                        int(bool(t.prevent)), 0)
+                                        int(bool(t.prevent)), fbmask)
         return n
 
     def load(self, plan: Plan, tables: KernelTables | None = None) -> int:
@@ -151,7 +151,7 @@ class KernelProgram:
         old = self.gen
         new = 0 if old != 0 else 1
         self._clear(new)
-        n = self._fill(t, plan.fb, new)
+        n = self._fill(t, plan.fb, plan.fbmask, new)
         self.b[b"ctl"][ct.c_int(0)] = L.Ctl(new, self.self_tgid)
         self.gen = new
         if old >= 0:

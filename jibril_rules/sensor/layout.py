@@ -112,7 +112,7 @@ class Prevent(ct.Structure):
 class Cfg2(ct.Structure):
     _fields_ = [("file_any", ct.c_uint32), ("file_tables", ct.c_uint32),
                 ("exec_any", ct.c_uint32), ("fb", ct.c_uint32), ("prevent", ct.c_uint32),
-                ("_pad", ct.c_uint32)]
+                ("fbmask", ct.c_uint32)]
 
 
 class ProcEvent(ct.Structure):

@@ -34,11 +34,12 @@ MARKABLE = action_mask(["open", "read", "write", "create", "unlink", "rename", "
                         "truncate", "link"])
 FILE_MASK = action_mask(["any"]) & ~EXECVE
 # raw_syscalls groups (JB_FB_* in bpf/jibril_events.h)
-FB_OPEN, FB_PATH, FB_FD = 1, 2, 4
+FB_OPEN, FB_PATH, FB_FD, FB_CLOSE = 1, 2, 4, 8
+CLOSE = 1 << FILE_ACTION_BIT["close"]
 _OPEN_ACTS = action_mask(["open", "create", "truncate", "write"])
 _PATH_ACTS = action_mask(["unlink", "rename", "link", "truncate", "create"])
 _FD_ACTS = action_mask(["read", "write", "mmap", "llseek", "fsync", "flock", "fasync",
-                        "truncate", "close"])
+                        "truncate"])
 
 EXEC, MARKS, FALLBACK, CGROUP_NET, LEGACY_NET = "exec", "marks", "fallback", "cgroup_net", "legacy_net"
 
@@ -60,6 +61,7 @@ class Plan:
     marks: KernelTables      # handed to the marks mechanism (empty without one)
     fb: int                  # FB_* groups of the fallback (0: not attached)
     net: str                 # CGROUP_NET, LEGACY_NET or "" (no network recipe)
+    fbmask: int = 0          # file actions the fallback serves
 
     def names(self) -> tuple[str, ...]:
         return tuple(u.mechanism for u in self.uses)
@@ -85,6 +87,8 @@ def fb_groups(mask: int) -> int:
         g |= FB_PATH
     if mask & _FD_ACTS:
         g |= FB_FD
+    if mask & CLOSE:
+        g |= FB_CLOSE
     return g
 
 
@@ -108,8 +112,6 @@ def plan(t: KernelTables, available: frozenset[str] = frozenset()) -> Plan:
     for _, m in (*k_exact, *k_prefix, *k_base):
         fmask |= m & FILE_MASK
     fb = fb_groups(fmask)
-    if fb & (FB_OPEN | FB_FD):
-        fb |= FB_PATH  # chdir keeps relative paths resolvable; renames invalidate the dcache
     uses = [Use(EXEC, "exec, fork, exit (process tree, exec filter, prevent: kill)",
                 f"+{costs.EXEC_NS} ns per exec, nothing per syscall", "always: the process tree")]
     if m_exact or m_prefix:
@@ -119,7 +121,7 @@ def plan(t: KernelTables, available: frozenset[str] = frozenset()) -> Plan:
         why = []
         if k_base:
             why.append(f"{len(k_base)} basename entries")
-        if k_any:
+        if k_any & FILE_MASK:
             why.append("a path the kernel cannot bound (any file)")
         if fmask & ~MARKABLE:
             why.append("actions marks cannot see (" + ", ".join(
@@ -140,12 +142,13 @@ def plan(t: KernelTables, available: frozenset[str] = frozenset()) -> Plan:
             uses.append(Use(LEGACY_NET, "connect, TCP state, DNS answers (syscall tracepoints)",
                             f"+{costs.LEGACY_NET_NS} ns on every syscall of the host",
                             "network recipes and no cgroup v2 mechanism in this build"))
-    return Plan(tuple(uses), kernel, marks_t, fb, net)
+    return Plan(tuple(uses), kernel, marks_t, fb, net, fmask)
 
 
 def _fb_names(fb: int) -> str:
-    return "+".join(n for b, n in ((FB_OPEN, "open at sys_exit"), (FB_PATH, "path syscalls at sys_exit"),
-                                    (FB_FD, "descriptor actions at sys_enter")) if fb & b)
+    return "+".join(n for b, n in ((FB_OPEN, "opens"), (FB_PATH, "path syscalls"),
+                                    (FB_FD, "descriptor actions"), (FB_CLOSE, "close at sys_enter"))
+                    if fb & b) + (" at sys_exit" if fb & ~FB_CLOSE else "")
 
 
 def recipe_hook_class(t: KernelTables, available: frozenset[str] = frozenset()) -> str:
