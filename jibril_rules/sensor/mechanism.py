@@ -17,6 +17,9 @@ from userspace mechanisms (`host.file_event(...)`).
         def service(self, fd: int) -> None             # an fd from fds() is readable
         def hook_names(self) -> list[str]              # what is attached, for `jibril run`
 
+A mechanism the new plan no longer needs gets reload(plan, KernelTables()) (empty) after the
+new tables are live and must then drop its hooks; detach() is called only at close.
+
 Registering an optional mechanism (knet): `register(MARKS, factory)`; the planner then routes
 exact paths/prefixes to it (plan.available()).
 """

@@ -145,6 +145,12 @@ def plan(t: KernelTables, available: frozenset[str] = frozenset()) -> Plan:
     return Plan(tuple(uses), kernel, marks_t, fb, net, fmask)
 
 
+def build_available() -> frozenset[str]:
+    """Optional mechanisms this build registers (the host may still refuse them at run)."""
+    from . import mechanism
+    return frozenset(mechanism.registered())
+
+
 def _fb_names(fb: int) -> str:
     return "+".join(n for b, n in ((FB_OPEN, "opens"), (FB_PATH, "path syscalls"),
                                     (FB_FD, "descriptor actions"), (FB_CLOSE, "close at sys_enter"))

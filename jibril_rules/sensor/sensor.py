@@ -110,7 +110,8 @@ class Sensor:
             return
         fn = _RINGBUF_CB(lambda ctx, data, size: self._on_record(ctx, data, size))
         self._cbs.append(fn)
-        self._poller._open_ring_buffer(bpf[map_name].map_fd, fn, None)
+        with self._lock:  # libbpf's ring manager is not thread safe: never add during a poll
+            self._poller._open_ring_buffer(bpf[map_name].map_fd, fn, None)
 
     def file_event(self, tgid: int, path: str, actions: int, ts_ns: int = 0) -> None:
         ev = self.asm.file_action(tgid, path, actions, ts_ns)
@@ -225,17 +226,18 @@ class Sensor:
             self.asm.set_tables(tables)
             return LoadReport(0, tables.entry_count(), time.monotonic() - t0)
         p = self._make_plan(tables)
-        old = self.plan
         self._attach_optional(p)
+        wanted = self._wanted(p)
         for name, m in self.mechs.items():
-            if name in self._wanted(p) or name == EXEC:
+            if name in wanted or name == EXEC:
                 m.reload(p, tables)
         self.tables = tables
         self.plan = p
         self.asm.set_tables(tables)
-        for name in sorted(set(self.mechs) - self._wanted(p) - {EXEC}):
-            if old is not None:
-                self.mechs.pop(name).detach()
+        # Mechanisms no longer needed keep their objects (their ring buffers stay registered)
+        # but get empty tables, after the new ones are live: they drop their hooks.
+        for name in sorted(set(self.mechs) - wanted - {EXEC}):
+            self.mechs[name].reload(p, KernelTables())
         kp = self.mechs[EXEC]
         return LoadReport(kp.gen, p.kernel.entry_count(), time.monotonic() - t0)
 
