@@ -448,10 +448,18 @@ static __always_inline u64 fd_file(s64 fd)
         return 0;
     u64 task = bpf_get_current_task();
     u64 fdt = rd(rd(task + OFF_TASK_STRUCT_FILES) + OFF_FILES_STRUCT_FDT);
+#if OFF_FDTABLE_MAX_FDS == 0 && OFF_FDTABLE_FD == 8
+    u64 hd[2] = {}; /* max_fds and fd[] side by side: one read */
+    bpf_probe_read_kernel(hd, sizeof(hd), (void *)fdt);
+    u32 max = (u32)hd[0];
+    u64 arr = hd[1];
+#else
     u32 max = rd32(fdt + OFF_FDTABLE_MAX_FDS);
+    u64 arr = rd(fdt + OFF_FDTABLE_FD);
+#endif
     if ((u64)fd >= max)
         return 0;
-    return rd(rd(fdt + OFF_FDTABLE_FD) + 8 * (u64)fd);
+    return rd(arr + 8 * (u64)fd);
 }
 
 static __always_inline u32 open_actions(u64 flags)
@@ -476,8 +484,14 @@ static __always_inline int obj_action(void *ctx, u64 file, u32 actions, s32 fd, 
     struct jb_cfg2 *c = live_cfg(&gen);
     if (!c || !(c->fbmask & actions) || (!c->file_tables && !c->file_any))
         return 0;
+#if OFF_FILE_F_PATH_DENTRY == OFF_FILE_F_PATH_MNT + 8
+    u64 fp[2] = {}; /* struct path {mnt, dentry}: one read */
+    bpf_probe_read_kernel(fp, sizeof(fp), (void *)(file + OFF_FILE_F_PATH_MNT));
+    u64 mnt = fp[0], dentry = fp[1];
+#else
     u64 dentry = rd(file + OFF_FILE_F_PATH_DENTRY);
     u64 mnt = rd(file + OFF_FILE_F_PATH_MNT);
+#endif
     u64 hl = rd(dentry + OFF_DENTRY_D_NAME_HASH_LEN);
     u32 z = 0;
     u32 *ep = epoch.lookup(&z);
@@ -635,13 +649,15 @@ int jb_sys_exit(struct bpf_raw_tracepoint_args *ctx)
     case 2: case 85: case 257: case 437:
         kind = 1;
         break;
-    case 82: case 264: case 316: case 87: case 263: case 84: /* rename*, unlink*, rmdir */
-    case 165: case 166: case 155: case 429: case 161:         /* mount, umount2, pivot_root, move_mount, chroot */
+    case 82: case 264: case 316:                      /* rename*: a directory's subtree moves */
+    case 165: case 166: case 155: case 429: case 161: /* mount, umount2, pivot_root, move_mount, chroot */
         if (ret >= 0)
             bump_epoch(); /* paths of cached dentries may have changed */
         kind = 2;
         break;
-    case 86: case 265: case 76: case 80: case 81:
+    /* unlink/rmdir need no bump: a freed and reused dentry has another d_name.hash_len
+     * (the name hash is salted with the parent pointer), which the dcache entry checks */
+    case 87: case 263: case 84: case 86: case 265: case 76: case 80: case 81:
         kind = 2;
         break;
     case 0: case 17: case 19: case 1: case 18: case 20: case 8: case 9:
