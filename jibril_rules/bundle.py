@@ -15,10 +15,10 @@ from typing import Any
 import xxhash
 
 from .compiler import ast as A
+from .compiler import prevent
 from .compiler.ir import AtomKey, IRRecipe, build, ir_from_json, ir_to_json
 from .compiler.recipe import Recipe
 from .compiler.ruleset import Ruleset, load_paths
-from .compiler import prevent
 from .compiler.split import build_tables
 from .core.errors import Collector, Diagnostic, JibrilError, Severity, Span
 from .core.kernel_tables import KernelTables

@@ -12,8 +12,19 @@ from hypothesis import strategies as st
 from jibril_rules.core.kernel_tables import KernelModel, KernelTables
 from jibril_rules.core.vocab import FILE_ACTIONS, action_mask
 from jibril_rules.sensor.plan import (
-    CLOSE, EXEC, FALLBACK, FB_CLOSE, FB_FD, FB_OPEN, FB_PATH, LEGACY_NET, MARKABLE, MARKS,
-    fb_groups, plan, recipe_hook_class,
+    CLOSE,
+    EXEC,
+    FALLBACK,
+    FB_CLOSE,
+    FB_FD,
+    FB_OPEN,
+    FB_PATH,
+    LEGACY_NET,
+    MARKABLE,
+    MARKS,
+    fb_groups,
+    plan,
+    recipe_hook_class,
 )
 
 SEGS = st.sampled_from(["etc", "tmp", "a", "b", "x.conf", "id_rsa"])

@@ -30,7 +30,7 @@ from .assemble import Assembler
 from .bccload import preflight
 from .kprog import KernelProgram
 from .legacy import LegacyProgram
-from .plan import EXEC, LEGACY_NET, Plan, plan
+from .plan import EXEC, LEGACY_NET, Plan, Use, plan
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -88,7 +88,8 @@ class Sensor:
         self.asm = Assembler(self.tables)
         self.self_tgid = os.getpid()
         self.mechs: dict[str, Any] = {}
-        self.available, self.unavailable = frozenset(), {}
+        self.available: frozenset[str] = frozenset()
+        self.unavailable: dict[str, str] = {}
         self.plan: Plan | None = None
         self.records = 0
         self.callback_errors = 0
@@ -270,7 +271,6 @@ class Sensor:
         return SensorStats(kernel, user)
 
 
-def M_use(name: str) -> Any:
-    from .plan import Use
+def M_use(name: str) -> Use:
     return Use(name, "everything (previous design)", "syscall tracepoints on every syscall",
                "design=legacy")
