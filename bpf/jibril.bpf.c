@@ -53,7 +53,7 @@ BPF_HASH(fbase, u64, u32, JB_MAX_BASE);
 BPF_LPM_TRIE(fprefix, struct jb_pathkey, u32, JB_MAX_PREFIX);
 BPF_HASH(pexact, u64, struct jb_prevent, 8192);
 BPF_HASH(pbase, u64, struct jb_prevent, 8192);
-BPF_ARRAY(recipe_mode, u32, JB_MAX_RECIPES);
+BPF_ARRAY(recipe_mode, u32, 2 * JB_MAX_RECIPES); /* [gen * JB_MAX_RECIPES + recipe] */
 BPF_ARRAY(epoch, u32, 1);
 BPF_TABLE("lru_hash", u64, struct jb_dval, dcache, JB_MAX_DCACHE);
 BPF_TABLE("lru_hash", u64, struct jb_fseen, fseen, 65536);
@@ -394,7 +394,8 @@ int jb_exec_filter(struct bpf_raw_tracepoint_args *ctx)
         }
         if (p && p->action == JB_PREVENT_KILL) {
             u32 rid = p->recipe;
-            u32 *mode = recipe_mode.lookup(&rid);
+            u32 mi = gen * JB_MAX_RECIPES + (rid & (JB_MAX_RECIPES - 1));
+            u32 *mode = recipe_mode.lookup(&mi);
             ev->prevent = rid;
             if (mode && *mode == JB_MODE_ENFORCE) {
                 bpf_send_signal(9); /* delivered before the new image's first instruction */

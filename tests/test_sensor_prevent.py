@@ -55,9 +55,13 @@ def _build(tmp: Path, name: str) -> Path:
 
 def _agent(recipes: Path, tmp: Path, enforce: bool) -> tuple[Any, threading.Thread, io.StringIO]:
     from jibril_rules.bundle import load_any
+    from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     out = io.StringIO()
-    agent = Agent(load_any([str(recipes)]), [], None, opts=AgentOptions(status_every_s=3600),
+    rt = ReactionRuntime(ReactionConfig.from_dict(
+        {"mode": "enforce" if enforce else "monitor", "state_dir": str(tmp / "state"),
+         "temp_root": str(tmp), "log_to_python": False}))
+    agent = Agent(load_any([str(recipes)]), [], rt, opts=AgentOptions(status_every_s=3600),
                   out=out, err=out)
     agent.default_mode = "enforce" if enforce else "monitor"
     agent.start()
@@ -80,14 +84,21 @@ def test_prevent_kill_at_exec(tmp_path: Path, enforce: bool) -> None:
   file_actions: [execve]
   prevent: kill
   when: file.basename == "{name}"
+  reactions:
+    - format: js
+      code: |
+        function process(data) {{
+          WriteFile("{tmp_path}/kill-result", String(KillCurrent()));
+        }}
 """)
     agent, th, out = _agent(rec, tmp_path, enforce)
     try:
         marker = tmp_path / "marker"
         p = subprocess.run([str(exe)], env={**os.environ, "JB_MARKER": str(marker)},
                            check=False, timeout=10)
+        result = tmp_path / "kill-result"
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and "prevent" not in out.getvalue():
+        while time.monotonic() < deadline and not ("prevent" in out.getvalue() and result.exists()):
             time.sleep(0.05)
     finally:
         agent.stop()
@@ -97,6 +108,7 @@ def test_prevent_kill_at_exec(tmp_path: Path, enforce: bool) -> None:
         assert p.returncode == -signal.SIGKILL, p.returncode
         assert not marker.exists(), "the constructor ran: the kill came too late"
         assert "jibril: prevented: kill" in text, text
+        assert result.read_text() == "1"  # the reaction still ran: KillCurrent() found it killed
     else:
         assert p.returncode == 0
         assert marker.exists()

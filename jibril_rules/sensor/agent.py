@@ -91,11 +91,15 @@ class Agent:
             return str(self.runtime.mode_for(RecipeRef(r.kind, r.name)))
         return str(r.mode or self.default_mode)
 
+    def prevent_modes(self, bundle: Any) -> dict[int, bool]:
+        return {r.index: self.prevent_mode(r) == "enforce" for r in bundle.recipes
+                if getattr(r, "prevent", None)}
+
     def sync_prevent(self) -> None:
-        """Each prevent: recipe's mode (monitor/enforce) into the kernel's recipe_mode map."""
-        for r in self.bundle.recipes:
-            if getattr(r, "prevent", None):
-                self.sensor.set_mode(r.index, self.prevent_mode(r) == "enforce")
+        """Each prevent: recipe's mode (monitor/enforce) into the kernel's recipe_mode map,
+        live (after `jibril ctl mode`)."""
+        for idx, enforce in self.prevent_modes(self.bundle).items():
+            self.sensor.set_mode(idx, enforce)
 
     def _react(self, d: Any) -> None:
         from ..runtime.dispatch import reaction_call
@@ -119,10 +123,10 @@ class Agent:
         b = bundle if bundle is not None else (self.loader() if self.loader else None)
         if b is None:
             return
+        self.sensor.set_modes(self.prevent_modes(b))  # the new indices, before the flip
         rep = self.sensor.reload(b.tables)
         self.engine.reload(b)
         self.bundle = b
-        self.sync_prevent()
         self.warm()
         release_memory()
         self._say(f"jibril: reloaded bundle {str(b.hash)[:12]} ({len(b.recipes)} recipes, "
@@ -141,8 +145,8 @@ class Agent:
         # Reactions run on worker threads: hand them the GIL within 0.5 ms instead of
         # CPython's default 5 ms, or a busy event loop delays every kill by up to 5 ms.
         sys.setswitchinterval(0.0005)
+        self.sensor.set_modes(self.prevent_modes(self.bundle))
         rep = self.sensor.start()
-        self.sync_prevent()
         self.warm()
         release_memory()
         hooks = self.sensor.hooks()

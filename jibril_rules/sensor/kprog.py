@@ -21,6 +21,7 @@ from .mechanism import Host
 from .plan import EXEC, FB_CLOSE, Plan
 
 GRACE_S = 0.05
+MAX_RECIPES = 16384  # JB_MAX_RECIPES: recipe_mode holds one slot per recipe and generation
 TAIL = ((0, b"jb_exec_filter"), (1, b"jb_obj_filter"), (2, b"jb_path"), (3, b"jb_exec_cwd"))
 ACTION = {"kill": L.PREVENT_KILL, "deny": L.PREVENT_DENY}
 
@@ -37,6 +38,7 @@ class KernelProgram:
         self.gen = -1
         self.fb_attached: set[bytes] = set()
         self.modes: dict[int, int] = {}
+        self.written: dict[int, set[int]] = {}  # gen -> recipe_mode slots set
         self.load_s = 0.0
 
     # -- Mechanism -------------------------------------------------------------------------
@@ -145,13 +147,14 @@ class KernelProgram:
         return n
 
     def load(self, plan: Plan, tables: KernelTables | None = None) -> int:
-        """Make plan.kernel live (prevent entries from `tables`); old generation stays live
-        until the one-word flip of ctl[0].gen."""
+        """Make plan.kernel live; the old generation stays live until the one-word flip of
+        ctl[0].gen. Prevent modes of the new generation are written before the flip."""
         t = plan.kernel
         old = self.gen
         new = 0 if old != 0 else 1
         self._clear(new)
         n = self._fill(t, plan.fb, plan.fbmask, new)
+        self._write_modes(new)
         self.b[b"ctl"][ct.c_int(0)] = L.Ctl(new, self.self_tgid)
         self.gen = new
         if old >= 0:
@@ -159,8 +162,24 @@ class KernelProgram:
             self._clear(old)
         return n
 
+    def _write_modes(self, gen: int) -> None:
+        rm = self.b[b"recipe_mode"]
+        for slot in self.written.pop(gen, set()):
+            rm[ct.c_int(slot)] = ct.c_uint32(L.MODE_MONITOR)
+        done = self.written.setdefault(gen, set())
+        for recipe, mode in self.modes.items():
+            slot = gen * MAX_RECIPES + recipe % MAX_RECIPES
+            rm[ct.c_int(slot)] = ct.c_uint32(mode)
+            done.add(slot)
+
+    def set_modes(self, modes: dict[int, bool]) -> None:
+        """Prevent modes for the *next* load (a reload's new recipe indices)."""
+        self.modes = {r: L.MODE_ENFORCE if e else L.MODE_MONITOR for r, e in modes.items()}
+
     def set_mode(self, recipe: int, enforce: bool) -> None:
-        """Per-recipe prevent mode (monitor: record "would prevent", let it run)."""
+        """Per-recipe prevent mode, live (monitor: record "would prevent", let it run)."""
         self.modes[recipe] = L.MODE_ENFORCE if enforce else L.MODE_MONITOR
-        if self.b is not None:
-            self.b[b"recipe_mode"][ct.c_int(recipe)] = ct.c_uint32(self.modes[recipe])
+        if self.b is not None and self.gen >= 0:
+            slot = self.gen * MAX_RECIPES + recipe % MAX_RECIPES
+            self.b[b"recipe_mode"][ct.c_int(slot)] = ct.c_uint32(self.modes[recipe])
+            self.written.setdefault(self.gen, set()).add(slot)

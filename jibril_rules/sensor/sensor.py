@@ -97,6 +97,7 @@ class Sensor:
         self._poller: Any = None
         self._cbs: list[Any] = []
         self._lock = threading.Lock()  # poll vs. drain
+        self._modes: dict[int, bool] = {}  # prevent: recipe index -> enforce
 
     @property
     def b(self) -> Any:
@@ -140,6 +141,7 @@ class Sensor:
         self.available, self.unavailable = M.available()
         self.plan = p = self._make_plan(self.tables)
         kp = KernelProgram(self.ring_pages, self.cflags)
+        kp.set_modes(self._modes)
         self.mechs[EXEC] = kp
         kp.attach(self, p, self.tables)
         self._attach_optional(p)
@@ -241,6 +243,14 @@ class Sensor:
             self.mechs[name].reload(p, KernelTables())
         kp = self.mechs[EXEC]
         return LoadReport(kp.gen, p.kernel.entry_count(), time.monotonic() - t0)
+
+    def set_modes(self, modes: dict[int, bool]) -> None:
+        """prevent: modes (recipe index -> enforce) for the tables of the next start/reload:
+        written into the new generation before it goes live."""
+        self._modes = dict(modes)
+        for m in self.mechs.values():
+            if hasattr(m, "set_modes"):
+                m.set_modes(modes)
 
     def set_mode(self, recipe: int, enforce: bool) -> None:
         """prevent: mode of one recipe (monitor records "would prevent"), live."""
