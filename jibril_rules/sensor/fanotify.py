@@ -92,7 +92,10 @@ class MarkPlan:
 
     @staticmethod
     def from_tables(t: KernelTables, deny: tuple[DenyFile, ...] = ()) -> MarkPlan:
-        exact, dirs, pre, unserved = [], [], [], []
+        exact: list[tuple[str, int]] = []
+        dirs: list[tuple[str, int]] = []
+        pre: list[tuple[str, int]] = []
+        unserved: list[str] = []
         for path, mask in t.file_exact:
             exact.append((path, mask))
         for prefix, mask in t.file_prefix:
