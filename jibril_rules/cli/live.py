@@ -1,0 +1,188 @@
+"""`jibril run` and `jibril record`: the live sensor (root)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+
+from ..runtime.control import DEFAULT_SOCKET
+from ..sensor.bccload import SensorUnavailable, preflight
+from .app import main
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    click.echo(f"error: {msg}", err=True)
+    sys.exit(code)
+
+
+def _bundle(source: tuple[str, ...]) -> Any:
+    from ..bundle import load_isolated
+    from ..core.errors import JibrilError
+    try:
+        return load_isolated(list(source) or ["alchemies"])
+    except JibrilError as e:
+        from ..tools.lint import format_human
+        sys.stderr.write(format_human(e.diagnostics, {}))
+        sys.exit(1)
+
+
+def _reload(source: tuple[str, ...]) -> Any:
+    """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
+    from ..bundle import load_isolated
+    return load_isolated(list(source) or ["alchemies"])
+
+
+@main.command()
+@click.option("--from", "source", multiple=True, help="Recipe files/folders or a .jbundle (default: alchemies/).")
+@click.option("--dry-run", is_flag=True, help="Reactions record what they would do (monitor mode).")
+@click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
+@click.option("--no-reactions", is_flag=True, help="Detect and print only.")
+@click.option("--for", "duration", type=float, default=None, help="Stop after SECONDS.")
+@click.option("--stats", "stats_fmt", type=click.Choice(["text", "json"]), default="text",
+              help="Format of the periodic status line (stderr).")
+@click.option("--status-every", type=float, default=10.0, show_default=True, help="Seconds between status lines.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+@click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
+@click.option("--config", "config_path", default=None)
+@click.option("--aggregate", "aggregate_s", type=float, default=9.0, show_default=True,
+              help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
+@click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
+              help="Control socket for `jibril ctl` ('' to disable).")
+@click.option("--metrics-listen", default=None,
+              help="HOST:PORT for /metrics, /healthz and the status page (default: config "
+                   "metrics.listen or 127.0.0.1:9376; '' turns it off).")
+@click.option("--log-level", default=None,
+              help="debug|info|warning|error (default: $JIBRIL_LOG_LEVEL, config log.level, info).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or JSON (default: config log.format, text).")
+def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
+        duration: float | None, stats_fmt: str, status_every: float, fmt: str,
+        outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
+        control_path: str, metrics_listen: str | None, log_level: str | None,
+        log_format: str | None) -> None:
+    """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
+
+    Prints a line containing 'ready' once every program is attached and the tables are
+    loaded; SIGHUP reloads the recipes without detaching; SIGINT/SIGTERM stop cleanly.
+    """
+    from ..config import load_config
+    from ..runtime.printers import make_printers
+    from ..sensor.agent import Agent, AgentOptions
+    if dry_run and enforce:
+        _fail("--dry-run and --enforce exclude each other", 2)
+    try:
+        preflight()
+    except SensorUnavailable as e:
+        _fail(str(e))
+    from ..core.errors import JibrilError
+    from ..observe import runner as observe
+    from ..observe.settings import from_paths
+    try:
+        cfg = load_config(config_path)
+    except JibrilError as e:
+        from ..tools.lint import format_human
+        sys.stderr.write(format_human(e.diagnostics, {}))
+        sys.exit(1)
+    try:
+        obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
+    except ValueError as e:
+        _fail(str(e), 2)
+    source = source or from_paths(cfg.observe)
+    bundle = _bundle(source)
+    try:
+        printers = make_printers(observe.printer_specs(cfg.printers, fmt, outputs),
+                                 metrics=obs.metrics)
+    except (ValueError, TypeError, OSError) as e:
+        _fail(f"printers: {e}", 2)
+    runtime = None
+    if not no_reactions and any(r.reactions for r in bundle.recipes):
+        from ..reactions import ReactionConfig, ReactionRuntime
+        raw = dict(cfg.reactions)
+        if dry_run or enforce:
+            raw["mode"] = "monitor" if dry_run else "enforce"
+        runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
+    opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
+                        duration_s=duration, aggregate_s=aggregate_s)
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts,
+                  observer=obs.observer)
+    agent.install_signals()
+    try:
+        observe.serve(obs, (cfg.observe.get("metrics") or {}).get("token"))
+    except OSError as e:
+        _fail(f"cannot serve metrics on {obs.listen}: {e.strerror or e}; pass --metrics-listen "
+              "HOST:PORT (or '' to turn it off)")
+    control = None
+    if control_path:
+        from ..runtime.control import ControlServer, agent_handler
+        control = ControlServer(control_path, agent_handler(runtime, agent.request_reload, agent.status))
+        try:
+            control.start()
+        except OSError as e:
+            _fail(f"cannot open the control socket {control_path}: {e.strerror}; pass --control PATH")
+    try:
+        agent.start()
+    except SensorUnavailable as e:
+        agent.close()
+        obs.close()
+        _fail(str(e))
+    except Exception as e:
+        agent.close()
+        obs.close()
+        _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
+    try:
+        agent.run()
+    finally:
+        if control is not None:
+            control.close()
+        obs.close()
+
+
+@main.command()
+@click.option("-o", "--output", "out_path", required=True, help="JSONL file to write raw events to.")
+@click.option("--for", "duration", type=float, default=None, help="Stop after SECONDS.")
+@click.option("--from", "source", multiple=True,
+              help="Record only what these recipes' kernel tables pass (default: everything).")
+def record(out_path: str, duration: float | None, source: tuple[str, ...]) -> None:
+    """Record live raw events as JSONL for `jibril replay` (root)."""
+    from ..sensor.sensor import Sensor
+    try:
+        preflight()
+    except SensorUnavailable as e:
+        _fail(str(e))
+    tables = _bundle(source).tables if source else None
+    n = 0
+    with open(out_path, "w", encoding="utf-8") as out:
+        def write(ev: dict[str, Any]) -> None:
+            nonlocal n
+            out.write(json.dumps(ev, sort_keys=True) + "\n")
+            n += 1
+
+        stop = False
+
+        def on_signal(*_: Any) -> None:
+            nonlocal stop
+            stop = True
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        sensor = Sensor(tables, write)
+        try:
+            sensor.start()
+        except SensorUnavailable as e:
+            _fail(str(e))
+        click.echo(f"jibril: ready: recording to {out_path}"
+                   + (f" for {duration:g} s" if duration else " until SIGINT"))
+        t0 = time.monotonic()
+        try:
+            while not stop and (duration is None or time.monotonic() - t0 < duration):
+                sensor.poll(100)
+            sensor.drain()
+            st = sensor.stats()
+        finally:
+            sensor.close()
+    click.echo(f"jibril: recorded {n} event(s) to {out_path}; {st.lost} lost in the kernel, "
+               f"{st.userspace.get('callback_errors', 0)} assembly errors", err=True)
