@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from jibril_rules.kernel_tables import KernelTables
+from jibril_rules.core.kernel_tables import KernelTables
 from jibril_rules.sensor.cgroupnet import NetDenyRule, deny_entries
 
 

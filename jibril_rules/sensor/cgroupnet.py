@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..kernel_tables import KernelTables
+from ..core.kernel_tables import KernelTables
 from . import layout as L
 from .bccload import SensorUnavailable, import_bcc
 

@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..kernel_tables import KernelTables
-from ..vocab import FILE_ACTION_BIT
+from ..core.kernel_tables import KernelTables
+from ..core.vocab import FILE_ACTION_BIT
 
 # <linux/fanotify.h>
 FAN_ACCESS, FAN_MODIFY, FAN_CLOSE_WRITE, FAN_CLOSE_NOWRITE = 0x1, 0x2, 0x8, 0x10
