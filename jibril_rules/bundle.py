@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import xxhash
 
 from .compiler import ast as A
+from .compiler import prevent
 from .compiler.ir import AtomKey, IRRecipe, build, ir_from_json, ir_to_json
 from .compiler.recipe import Recipe
 from .compiler.ruleset import Ruleset, load_paths
@@ -42,6 +43,7 @@ class CompiledRecipe:
     condition_text: str
     hash: str
     ir: IRRecipe
+    prevent: str | None = None  # kill | deny, decided in the kernel (tables.prevent)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def _recipe_json(r: CompiledRecipe) -> dict[str, Any]:
             "meta": r.meta, "times": [list(t) for t in r.times], "reactions": list(r.reactions),
             "mode": r.mode, "span": [r.span.file, r.span.line, r.span.col],
             "condition": r.condition_text, "hash": r.hash, "cond": ir_to_json(r.ir.cond),
-            "exceptions": [[n, ir_to_json(x)] for n, x in r.ir.excs]}
+            "exceptions": [[n, ir_to_json(x)] for n, x in r.ir.excs], "prevent": r.prevent}
 
 
 def _body(b: Bundle) -> dict[str, Any]:
@@ -91,6 +93,17 @@ def compile_ruleset(rs: Ruleset, include_disabled: bool = False) -> Bundle:
     irs, table = build(active)
     diags = Collector(list(rs.diagnostics))
     tables = build_tables(irs, table.atoms, diags, [r.span for r in active])
+    prevent_entries = []
+    for r, ir in zip(active, irs, strict=True):
+        if r.prevent:
+            sels = prevent.check(r.name, r.prevent, ir.cond, table.atoms,
+                                 tuple(x.name for x in r.exceptions), bool(r.times),
+                                 r.prevent_span or r.span, diags)
+            prevent_entries += [(k, key, ir.index, r.prevent) for k, key in sels]
+    if diags.errors:
+        raise JibrilError(diags.errors)
+    if prevent_entries:
+        tables = replace(tables, prevent=tuple(sorted(set(prevent_entries))))
     tree = build_tree(irs, table.atoms)
     recipes = []
     for r, ir in zip(active, irs, strict=True):
@@ -101,9 +114,10 @@ def compile_ruleset(rs: Ruleset, include_disabled: bool = False) -> Bundle:
         meta = dict(r.meta)
         times = tuple((t.kind, t.max) for t in r.times)
         h = _hash([r.name, r.kind, r.mechanism, meta, [list(t) for t in times], list(reactions),
-                   r.mode, ir_to_json(ir.cond), [[n, ir_to_json(x)] for n, x in ir.excs]])
+                   r.mode, ir_to_json(ir.cond), [[n, ir_to_json(x)] for n, x in ir.excs]]
+                  + ([r.prevent] if r.prevent else []))
         recipes.append(CompiledRecipe(ir.index, r.name, r.kind, r.mechanism, meta, times,
-                                      reactions, r.mode, r.span, text, h, ir))
+                                      reactions, r.mode, r.span, text, h, ir, r.prevent))
     partial = Bundle(tuple(recipes), tuple(table.atoms), tables, tree, "", tuple(diags.items))
     return Bundle(partial.recipes, partial.atoms, tables, tree, _hash(_body(partial)),
                   partial.diagnostics)
@@ -150,7 +164,7 @@ def _from_body(body: dict[str, Any], h: str) -> Bundle:
             ir.index, ir.name, str(j["kind"]), str(j["mechanism"]), dict(j["meta"]),
             tuple((str(k), int(m)) for k, m in j["times"]), tuple(j["reactions"]), j["mode"],
             Span(str(j["span"][0]), int(j["span"][1]), int(j["span"][2])), str(j["condition"]),
-            str(j["hash"]), ir))
+            str(j["hash"]), ir, j.get("prevent")))
     return Bundle(tuple(recipes), atoms, KernelTables.from_json(body["tables"]),
                   TreeData.from_json(body["tree"]), h)
 

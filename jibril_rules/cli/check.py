@@ -75,8 +75,12 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
                f"{len(t.net_remote_cidrs) + len(t.net_local_cidrs)}, ports "
                f"{len(t.net_remote_ports) + len(t.net_local_ports)}); pass-all: file actions "
                f"mask {t.file_any:#x}, network {t.net_any}")
-    from ..compiler.split import approx
+    from ..compiler.split import approx, build_tables
     from ..runtime.tree import describe, index_need
+    from ..sensor.plan import build_available, plan, recipe_hook_class
+    avail = build_available()
+    for line in plan(t, avail).lines():
+        click.echo(f"mechanism {line}")
     atoms = list(b.atoms)
     indexed = 0
     for i, r in enumerate(b.recipes):
@@ -84,9 +88,11 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
         indexed += need is not None
         if verbose or i < 20:
             a = approx(r.ir.cond, atoms)
+            hook = recipe_hook_class(build_tables([r.ir], atoms), avail)
+            prevent = f"; prevent: {r.prevent} in the kernel" if r.prevent else ""
             click.echo(f"  {r.name}: {_count_atoms(r.ir.cond)} residual predicate(s), "
                        f"{'indexed by ' + describe(need) if need else 'unindexed'}, "
-                       f"{len(a.files) + len(a.nets)} kernel clause(s)")
+                       f"{len(a.files) + len(a.nets)} kernel clause(s); hook: {hook}{prevent}")
     if len(b.recipes) > 20 and not verbose:
         click.echo(f"  ... {len(b.recipes) - 20} more (use -v)")
     click.echo(f"tree: {indexed}/{len(b.recipes)} recipes indexed, {len(atoms)} distinct predicates")

@@ -116,7 +116,7 @@ def load_paths(paths: list[str]) -> Ruleset:
                       "flatten the chain of macros")
             continue
         out.append(Recipe(r.kind, r.name, r.mechanism, cond, excs, r.reactions, r.times,
-                          r.enabled, r.mode, r.meta, r.span))
+                          r.enabled, r.mode, r.meta, r.span, r.prevent, r.prevent_span))
     return Ruleset(tuple(out), tuple(diags.items), sources)
 
 

@@ -175,6 +175,10 @@ class HelperContext:
         return pid
 
     def h_KillCurrent(self, args: list[Any]) -> Any:
+        kp = self.data.get("kernel_prevent")
+        if isinstance(kp, dict) and kp.get("enforced") and not self.monitor:
+            self.errno = "already killed in the kernel at exec (prevent: kill)"
+            return 1  # like a process that is already gone
         return self._kill(self._event_pid("pid"))
 
     def h_KillParent(self, args: list[Any]) -> Any:

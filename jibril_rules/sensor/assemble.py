@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes as ct
 import os
+import time
 import uuid
 from collections import Counter, OrderedDict
 from typing import Any
@@ -68,6 +69,10 @@ class Assembler:
             return self._fdio(rec)
         if kind == L.EV_EXEC:
             return self._exec(rec)
+        if kind == L.EV_EXEC2:
+            return self._exec2(rec)
+        if kind == L.EV_OBJ:
+            return self._obj(rec)
         if kind == L.EV_FLOW:
             return self._flow(rec)
         if kind == L.EV_FORK:
@@ -165,6 +170,54 @@ class Assembler:
         if not passed:
             return None
         return self._event(h, "execution", file=file_json(path, ["execve"]))
+
+    def _exec2(self, ev: L.Exec2Event) -> dict[str, Any] | None:
+        """Exec from sched_process_exec: exe and cwd from dentry walks, argv from the new mm."""
+        h = ev.h
+        path = _decode(ev.pk.path)
+        raw = bytes(ev.args[:min(ev.args_len, L.ARGS_SIZE)])
+        if raw.endswith(b"\0"):
+            raw = raw[:-1]
+        argv = tuple(_decode(a) for a in raw.split(b"\0")) if raw else ()
+        cwd = "" if ev.flags & L.F_CWD_TRUNC else _decode(ev.cwd)
+        if ev.flags & L.F_TRUNCATED:
+            path = _readlink(f"/proc/{h.tgid}/exe") or path
+            passed = self.model.passes_file(path, "execve") or self.model.t.exec_any
+        else:
+            passed = bool(ev.flags & L.F_PASSED)
+        self.procs.exec(h.tgid, h.uid, _decode(h.comm), path, argv or (path,), cwd, ev.ppid)
+        if not passed:
+            return None
+        out = self._event(h, "execution", file=file_json(path, ["execve"]))
+        if ev.flags & (L.F_PREVENTED | L.F_WOULD):
+            enforced = bool(ev.flags & L.F_PREVENTED)
+            self.counts["prevented" if enforced else "would_prevent"] += 1
+            out["kernel_prevent"] = {"recipe_index": int(ev.prevent), "action": "kill",
+                                     "enforced": enforced}
+        return out
+
+    def _obj(self, ev: L.ObjEvent) -> dict[str, Any] | None:
+        """A file action from the fallback, on the object's absolute path (dentry walk)."""
+        h = ev.h
+        path = _decode(ev.pk.path)
+        mask = ev.mask
+        if ev.flags & L.F_TRUNCATED:
+            path = _readlink(f"/proc/{h.tgid}/fd/{ev.fd}") or path
+            mask = self.model.file_mask(path)
+        if not ev.actions & mask:
+            return None
+        return self._event(h, "file_access", file=file_json(path, L.actions_of(ev.actions)))
+
+    def file_action(self, tgid: int, path: str, actions: int, ts_ns: int = 0) -> dict[str, Any] | None:
+        """A file action decoded by a userspace mechanism (marks): same event shape."""
+        if not actions & self.model.file_mask(path):
+            return None
+        h = L.Hdr()
+        h.type, h.tgid, h.tid = L.EV_FILE, tgid, tgid
+        p = self.procs.get(tgid)
+        h.uid, h.comm = p.uid, p.comm.encode()[:15]
+        h.ts = ts_ns or time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        return self._event(h, "file_access", file=file_json(path, L.actions_of(actions)))
 
     def _flow(self, ev: L.FlowEvent) -> dict[str, Any] | None:
         flow = flow_json(ev, self.dns)

@@ -15,6 +15,7 @@ from ..core.vocab import FILE_ACTIONS, FLOW_FLAGS
 
 HEADER = "jibril_events.h"
 PROGRAM = "jibril.bpf.c"
+LEGACY_PROGRAM = "legacy.bpf.c"  # the previous syscall-tracepoint design (bench comparison)
 
 
 def bpf_dir() -> Path:
@@ -50,11 +51,14 @@ PATH_MAX = 255
 ARGS_SIZE = 1024
 DNS_MAX = 1024
 
-EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS = 1, 2, 3, 4, 5, 6, 7
+EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS, EV_EXEC2, EV_OBJ = 1, 2, 3, 4, 5, 6, 7, 8, 9
 SENSORS = ("exec", "proc", "file", "fdio", "net", "dns")
 NSTATS = 3  # seen, sent, lost
 F_RELATIVE, F_NONCANON, F_TRUNCATED, F_SILENT, F_PASSED, F_ARGS_TRUNC = 1, 2, 4, 8, 16, 32
 F_CHDIR = 64
+F_PREVENTED, F_WOULD, F_CWD_TRUNC = 128, 256, 512
+PREVENT_KILL, PREVENT_DENY = 1, 2
+MODE_MONITOR, MODE_ENFORCE = 0, 1
 FD_FILE, FD_DNS = 1, 2
 AT_FDCWD = -100
 
@@ -78,6 +82,37 @@ class ExecEvent(ct.Structure):
     _fields_ = [("h", Hdr), ("flags", ct.c_uint32), ("args_len", ct.c_uint32),
                 ("argc", ct.c_uint32), ("ppid_hint", ct.c_uint32), ("pk", PathKey),
                 ("args", ct.c_uint8 * ARGS_SIZE)]
+
+
+class Exec2Event(ct.Structure):
+    _fields_ = [("h", Hdr), ("flags", ct.c_uint32), ("args_len", ct.c_uint32),
+                ("ppid_hint", ct.c_uint32), ("prevent", ct.c_uint32), ("exe_ino", ct.c_uint64),
+                ("exe_dev", ct.c_uint32), ("ppid", ct.c_uint32), ("pk", PathKey),
+                ("cwd", ct.c_char * PATH_MAX), ("args", ct.c_uint8 * ARGS_SIZE)]
+
+
+class ObjEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("actions", ct.c_uint32), ("flags", ct.c_uint32),
+                ("mask", ct.c_uint32), ("fd", ct.c_int32), ("ino", ct.c_uint64), ("pk", PathKey)]
+
+
+class DVal(ct.Structure):
+    _fields_ = [("tag", ct.c_uint32), ("mask", ct.c_uint32), ("hash_len", ct.c_uint64),
+                ("mnt", ct.c_uint64)]
+
+
+class FSeen(ct.Structure):
+    _fields_ = [("dentry", ct.c_uint64), ("seen", ct.c_uint32), ("_pad", ct.c_uint32)]
+
+
+class Prevent(ct.Structure):
+    _fields_ = [("recipe", ct.c_uint32), ("action", ct.c_uint32)]
+
+
+class Cfg2(ct.Structure):
+    _fields_ = [("file_any", ct.c_uint32), ("file_tables", ct.c_uint32),
+                ("exec_any", ct.c_uint32), ("fb", ct.c_uint32), ("prevent", ct.c_uint32),
+                ("fbmask", ct.c_uint32)]
 
 
 class ProcEvent(ct.Structure):
@@ -148,10 +183,13 @@ MIRRORS: dict[str, type[ct.Structure]] = {
     "jb_flow_event": FlowEvent, "jb_dns_event": DnsEvent, "jb_hkey": HKey,
     "jb_cidr_key": CidrKey, "jb_port_key": PortKey, "jb_cfg": Cfg, "jb_ctl": Ctl,
     "jb_fd_key": FdKey, "jb_fd_val": FdVal, "jb_owner": Owner, "jb_listen_key": ListenKey,
+    "jb_exec2_event": Exec2Event, "jb_obj_event": ObjEvent, "jb_dval": DVal,
+    "jb_fseen": FSeen, "jb_prevent": Prevent, "jb_cfg2": Cfg2,
 }
 RECORDS: dict[int, type[ct.Structure]] = {
     EV_EXEC: ExecEvent, EV_FORK: ProcEvent, EV_EXIT: ProcEvent, EV_FILE: FileEvent,
-    EV_FDIO: FdioEvent, EV_FLOW: FlowEvent, EV_DNS: DnsEvent,
+    EV_FDIO: FdioEvent, EV_FLOW: FlowEvent, EV_DNS: DnsEvent, EV_EXEC2: Exec2Event,
+    EV_OBJ: ObjEvent,
 }
 
 FNV_OFFSET = 0xCBF29CE484222325
@@ -164,6 +202,11 @@ def fnv1a(data: bytes) -> int:
     for b in data:
         h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
     return h
+
+
+def hkey(h: int, gen: int) -> int:
+    """8-byte map key of the new program: the hash with the generation in its low bit."""
+    return (h & ~1) | gen
 
 
 def actions_of(mask: int) -> list[str]:
