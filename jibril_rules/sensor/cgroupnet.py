@@ -148,7 +148,8 @@ class CgroupNet:
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> NetLoadReport:
+    def start(self, add_ring: Callable[[Any, bytes], None] | None = None) -> NetLoadReport:
+        """add_ring(bpf, map): hand the ring buffer to the sensor's poller (else poll())."""
         bcc = import_bcc()
         src = L.bpf_dir()
         flags = [f"-I{src}", "-Wno-unused-function", f"-DJB_RB_PAGES={self.ring_pages}"]
@@ -167,7 +168,10 @@ class CgroupNet:
             if isinstance(e, SensorUnavailable):
                 raise
             raise SensorUnavailable(f"cannot attach the cgroup network programs: {e}") from e
-        self.b[b"events"].open_ring_buffer(self._on_ring)
+        if add_ring is not None:
+            add_ring(self.b, b"events")
+        else:
+            self.b[b"events"].open_ring_buffer(self._on_ring)
         return rep
 
     def close(self) -> None:

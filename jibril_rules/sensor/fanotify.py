@@ -56,7 +56,7 @@ ACTIONS_OF = ((FAN_OPEN, "open"), (FAN_ACCESS, "read"), (FAN_MODIFY, "write"),
               (FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE, "close"), (FAN_CREATE, "create"),
               (FAN_DELETE, "unlink"), (FAN_MOVED_FROM | FAN_MOVED_TO, "rename"),
               (FAN_OPEN_EXEC, "execve"))
-MARK_ACTIONS = frozenset(a for _, a in ACTIONS_OF)
+MARK_ACTIONS = frozenset({a for _, a in ACTIONS_OF} | {"truncate", "link"})
 MARK_ACTION_MASK = sum(1 << FILE_ACTION_BIT[a] for a in MARK_ACTIONS)
 _PER_FILE = FAN_OPEN | FAN_ACCESS | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN_EXEC
 _DIR_ENTRY = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO
@@ -107,14 +107,16 @@ class MarkPlan:
         for _, mask in (*t.file_exact, *t.file_prefix):
             if mask & ~MARK_ACTION_MASK:
                 unserved.append("actions marks cannot see (mmap, fsync, flock, llseek, "
-                                "fasync, truncate, link)")
+                                "fasync)")
                 break
         return MarkPlan(tuple(exact), tuple(dirs), tuple(pre), deny, tuple(unserved))
 
 
 def _mask_of(actions: int) -> int:
     """Jibril action mask -> fanotify event bits for a per-file inode mark."""
-    m = 0
+    m = FAN_MODIFY if actions & (1 << FILE_ACTION_BIT["truncate"]) else 0
+    if actions & (1 << FILE_ACTION_BIT["link"]):
+        m |= FAN_CREATE
     for bit, a in ACTIONS_OF:
         if actions >> FILE_ACTION_BIT[a] & 1:
             m |= bit
@@ -166,6 +168,7 @@ class FanotifyWatch:
         self._threads: list[threading.Thread] = []
         self._mount_fds: dict[bytes, int] = {}
         self.answer_hook: Callable[[], None] | None = None  # tests: simulate a slow responder
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # decisions queued
 
     # -- lifecycle ---------------------------------------------------------------------
     def _init(self, flags: int) -> int:
@@ -197,6 +200,11 @@ class FanotifyWatch:
         self.nfd = self.pfd = -1
         with self._plock:
             self._pending.clear()
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         for fd in self._mount_fds.values():
             os.close(fd)
         self._mount_fds.clear()
@@ -369,6 +377,10 @@ class FanotifyWatch:
             else:
                 self.stats.would_deny += 1
             self._queue.append((pid, path, [prevent.action], prevent))
+            try:
+                os.write(self.wake_w, b"\0")
+            except OSError:
+                pass
 
     def _watchdog_loop(self) -> None:
         """Allow every permission event older than the deadline: no access waits forever."""
@@ -384,6 +396,10 @@ class FanotifyWatch:
     def poll(self, timeout_ms: int = 0) -> int:
         """Read what is queued (waiting up to timeout_ms), call on_event; returns events."""
         n = 0
+        try:
+            os.read(self.wake_r, 4096)
+        except OSError:
+            pass
         while self._queue:
             self.on_event(*self._queue.popleft())
             n += 1
@@ -495,6 +511,11 @@ class FanotifyWatch:
         if mask & FAN_ONDIR:
             return 0
         actions = [a for bit, a in ACTIONS_OF if mask & bit and want >> FILE_ACTION_BIT[a] & 1]
+        for bit, a in ((FAN_MODIFY, "truncate"), (FAN_CREATE, "link")):
+            # marks cannot tell a truncate from a write, or a link from a create: report both
+            # when the recipe watches them (sound: never drop a match; may over-report)
+            if mask & bit and want >> FILE_ACTION_BIT[a] & 1:
+                actions.append(a)
         if not actions:
             return 0
         self.stats.events += 1
