@@ -167,6 +167,7 @@ class FanotifyWatch:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._mount_fds: dict[bytes, int] = {}
+        self._marked: dict[tuple[int, str], int] = {}  # (group fd, path) -> mask added
         self.answer_hook: Callable[[], None] | None = None  # tests: simulate a slow responder
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # decisions queued
 
@@ -218,15 +219,20 @@ class FanotifyWatch:
                 self.stats.last_error = f"fanotify_mark {path}: {os.strerror(err)}"
             return False
         self.stats.marks += 1
+        key = (fd, path)
+        self._marked[key] = self._marked.get(key, 0) | mask
         return True
 
     def reload(self, plan: MarkPlan) -> None:
-        """Replace every mark (flush then add: a short window without marks)."""
-        for fd in (self.nfd, self.pfd):
-            for kind in (0, 0x10, 0x100):  # inode, mount, filesystem marks
-                self.libc.fanotify_mark(fd, FAN_MARK_FLUSH | kind, 0, AT_FDCWD, None)
+        """Replace the marks without a gap: new marks are added (masks OR) first, then the
+        bits no longer wanted are removed. Runs on the poll thread, so no notification is
+        judged against half-built state; the responder sees the old or the new deny set."""
+        old = self._marked
+        self._marked = {}
+        old_deny = self.deny_ino
         self.plan = plan
-        self.watches, self.files, self.deny_ino = {}, {}, {}
+        self.watches, self.files, self.deny_ino = {}, {}, dict(old_deny)
+        new_deny: dict[tuple[int, int], tuple[DenyFile, str]] = {}
         self.stats.marks = self.stats.widened = 0
         for path, mask in plan.exact:
             self.files[path] = self.files.get(path, 0) | mask
@@ -245,7 +251,14 @@ class FanotifyWatch:
             self._mark_dir(d, w, 0)
         for rule in plan.deny:
             for p in rule.paths:
-                self._mark_deny(rule, p)
+                got = self._mark_deny(rule, p)
+                if got is not None:
+                    new_deny[got[0]] = got[1]
+        self.deny_ino = new_deny
+        for (fd, path), mask in old.items():
+            extra = mask & ~self._marked.get((fd, path), 0)
+            if extra:
+                self.libc.fanotify_mark(fd, FAN_MARK_REMOVE, extra, AT_FDCWD, os.fsencode(path))
 
     def _dir_mask(self, w: _Watch) -> int:
         m = _DIR_ENTRY | FAN_ONDIR
@@ -289,7 +302,8 @@ class FanotifyWatch:
             pass
         return out
 
-    def _mark_deny(self, rule: DenyFile, path: str) -> None:
+    def _mark_deny(self, rule: DenyFile, path: str
+                   ) -> tuple[tuple[int, int], tuple[DenyFile, str]] | None:
         m = (FAN_OPEN_PERM if "open" in rule.actions else 0) | \
             (FAN_OPEN_EXEC_PERM if "execve" in rule.actions else 0)
         try:
@@ -297,12 +311,15 @@ class FanotifyWatch:
         except OSError:
             st = None
         if st is not None and not stat.S_ISREG(st.st_mode):
-            return  # permission marks only on regular files a rule names
+            return None  # permission marks only on regular files a rule names
         watch = self.watches.setdefault(os.path.dirname(path) or "/", _Watch())
         watch.names.setdefault(os.path.basename(path), 0)
         self._mark(self.nfd, FAN_MARK_ADD, self._dir_mask(watch), os.path.dirname(path) or "/")
         if st is not None and self._mark(self.pfd, FAN_MARK_ADD, m, path):
-            self.deny_ino[(st.st_dev, st.st_ino)] = (rule, path)
+            key = (st.st_dev, st.st_ino)
+            self.deny_ino = {**self.deny_ino, key: (rule, path)}
+            return key, (rule, path)
+        return None
 
     def set_enforce(self, enforce: bool, recipe: str | None = None) -> None:
         """monitor <-> enforce, live: the next permission event is answered the new way."""
