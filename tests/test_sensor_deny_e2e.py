@@ -1,0 +1,145 @@
+"""prevent: deny through `jibril run`'s agent (root): recipes -> tables.prevent -> fanotify
+permission marks / cgroup deny rules, the detection printed with "prevented" or "would prevent".
+
+Files: a file created under tmp_path. Network: an address that exists only on the loopback of
+a network namespace created here (unique name); nothing else on the host is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.root, pytest.mark.kernel]
+
+
+def _skip() -> str | None:
+    from jibril_rules.sensor.bccload import SensorUnavailable, preflight
+    try:
+        preflight()
+    except SensorUnavailable as e:
+        return str(e)
+    return None
+
+
+def _agent(recipes: Path, tmp: Path, enforce: bool) -> tuple[Any, threading.Thread, io.StringIO]:
+    from jibril_rules.bundle import load_any
+    from jibril_rules.reactions import ReactionConfig, ReactionRuntime
+    from jibril_rules.sensor.agent import Agent, AgentOptions
+    out = io.StringIO()
+    rt = ReactionRuntime(ReactionConfig.from_dict(
+        {"mode": "enforce" if enforce else "monitor", "state_dir": str(tmp / "state"),
+         "temp_root": str(tmp), "log_to_python": False}))
+    agent = Agent(load_any([str(recipes)]), [], rt, opts=AgentOptions(status_every_s=3600),
+                  out=out, err=out)
+    agent.default_mode = "enforce" if enforce else "monitor"
+    agent.start()
+    th = threading.Thread(target=agent.run, daemon=True)
+    th.start()
+    return agent, th, out
+
+
+def _wait_for(out: io.StringIO, text: str, s: float = 5.0) -> None:
+    end = time.monotonic() + s
+    while time.monotonic() < end and text not in out.getvalue():
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("enforce", [True, False], ids=["enforce", "monitor"])
+def test_prevent_deny_open_through_the_agent(tmp_path: Path, enforce: bool) -> None:
+    reason = _skip()
+    if reason:
+        pytest.skip(reason)
+    d = tmp_path / "vault"
+    d.mkdir()
+    secret = d / f"secret-{uuid.uuid4().hex[:6]}"
+    secret.write_text("s")
+    rec = tmp_path / "r.yaml"
+    rec.write_text(f"""- kind: test
+  name: deny_secret_open
+  mechanism: file_access
+  file_actions: [open]
+  prevent: deny
+  bases:
+    - base: {secret.name}
+      dir: {d}
+""")
+    agent, th, out = _agent(rec, tmp_path, enforce)
+    try:
+        assert "marks" in agent.sensor.mechs, agent.sensor.mechs
+        r = subprocess.run(["cat", str(secret)], capture_output=True, text=True, timeout=10)
+        _wait_for(out, "prevent")
+    finally:
+        agent.stop()
+        th.join(10)
+    text = out.getvalue()
+    if enforce:
+        assert r.returncode != 0 and "Operation not permitted" in r.stderr
+        assert "jibril: prevented: deny deny_secret_open" in text, text
+    else:
+        assert r.returncode == 0 and r.stdout == "s"
+        assert "would prevent" in text and "deny_secret_open" in text, text
+    assert agent.matches >= 1
+
+
+NS_ADDR = "10.247.13.2"
+PORT = 18477
+
+
+@pytest.fixture()
+def netns() -> Any:
+    ns = f"jr-knetd-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "-n", ns, "addr", "add", f"{NS_ADDR}/32", "dev", "lo"], check=True)
+    srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c",
+                            "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,"
+                            f"socket.SO_REUSEADDR,1);s.bind(('{NS_ADDR}',{PORT}));s.listen(8)\n"
+                            "print('ready',flush=True)\nwhile True: s.accept()[0].close()"],
+                           stdout=subprocess.PIPE, text=True)
+    assert srv.stdout is not None and srv.stdout.readline().strip() == "ready"
+    yield ns
+    srv.kill()
+    srv.wait()
+    subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+def test_prevent_deny_connect_through_the_agent(tmp_path: Path, netns: str) -> None:
+    reason = _skip()
+    if reason:
+        pytest.skip(reason)
+    rec = tmp_path / "r.yaml"
+    rec.write_text(f"""- kind: test
+  name: deny_c2_connect
+  mechanism: network_peers
+  remote_cidrs: [{NS_ADDR}/32]
+  remote_port: {PORT}
+  flow_actions: [egress]
+  prevent: deny
+""")
+    code = ("import errno,socket\ntry:\n s=socket.create_connection(('%s',%d),timeout=3);"
+            "print('ok')\nexcept OSError as e: print(errno.errorcode.get(e.errno))" % (NS_ADDR, PORT))
+    agent, th, out = _agent(rec, tmp_path, True)
+    try:
+        assert "cgroup_net" in agent.sensor.mechs, agent.sensor.mechs
+        r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code],
+                           capture_output=True, text=True, timeout=20)
+        _wait_for(out, "prevented")
+    finally:
+        agent.stop()
+        th.join(10)
+    assert r.stdout.strip() == "EPERM", (r.stdout, r.stderr)
+    assert "jibril: prevented: deny deny_c2_connect" in out.getvalue(), out.getvalue()
+    # after the agent stopped, the programs are gone: the connection goes through
+    r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code],
+                       capture_output=True, text=True, timeout=20)
+    assert r.stdout.strip() == "ok"
