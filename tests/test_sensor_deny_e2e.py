@@ -126,8 +126,8 @@ def test_prevent_deny_connect_through_the_agent(tmp_path: Path, netns: str) -> N
   flow_actions: [egress]
   prevent: deny
 """)
-    code = ("import errno,socket\ntry:\n s=socket.create_connection(('%s',%d),timeout=3);"
-            "print('ok')\nexcept OSError as e: print(errno.errorcode.get(e.errno))" % (NS_ADDR, PORT))
+    code = (f"import errno,socket\ntry:\n s=socket.create_connection(('{NS_ADDR}',{PORT}),"
+            "timeout=3);print('ok')\nexcept OSError as e: print(errno.errorcode.get(e.errno))")
     agent, th, out = _agent(rec, tmp_path, True)
     try:
         assert "cgroup_net" in agent.sensor.mechs, agent.sensor.mechs
