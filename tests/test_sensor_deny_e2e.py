@@ -143,3 +143,106 @@ def test_prevent_deny_connect_through_the_agent(tmp_path: Path, netns: str) -> N
     r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code],
                        capture_output=True, text=True, timeout=20)
     assert r.stdout.strip() == "ok"
+
+
+LATER_ADDR, TRIGGER_ADDR = "10.247.14.3", "10.247.14.9"
+DNS_SERVER = r"""
+import socket, struct, sys, threading
+ips = sys.argv[1:]
+def serve(ip):
+    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((ip, 8080)); t.listen(8)
+    while True:
+        t.accept()[0].close()
+for ip in ips:
+    threading.Thread(target=serve, args=(ip,), daemon=True).start()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 53))
+print("ready", flush=True)
+while True:
+    q, peer = u.recvfrom(512)
+    qid, = struct.unpack(">H", q[:2])
+    ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(ips[0])
+    u.sendto(struct.pack(">HHHHHH", qid, 0x8180, 1, 1, 0, 0) + q[12:] + ans, peer)
+"""
+RESOLVE_CONNECT = r"""
+import socket, struct, sys
+name = b"".join(bytes([len(p)]) + p for p in b"later.knet.jbtest".split(b".")) + b"\0"
+q = struct.pack(">HHHHHH", 0x4243, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+u.sendto(q, ("127.0.0.1", 53)); r, _ = u.recvfrom(512)
+addr = socket.inet_ntoa(r[-4:])
+import time; time.sleep(float(sys.argv[1]))
+try:
+    socket.create_connection((addr, 8080), timeout=1.5).close(); print(addr, "ok")
+except OSError as e:
+    print(addr, "blocked", e)
+"""
+
+
+def test_netblockdomain_blocks_an_address_resolved_later(tmp_path: Path) -> None:
+    """NetBlockDomain() while the name resolves to nothing; a DNS answer seen afterwards
+    gives its address, which gets blocked (nftables set inside the test netns)."""
+    reason = _skip()
+    if reason:
+        pytest.skip(reason)
+    import shutil
+    if not shutil.which("nft"):
+        pytest.skip("nftables missing (sudo bash scripts/setup.sh)")
+    from jibril_rules.bundle import load_any
+    from jibril_rules.reactions import ReactionConfig, ReactionRuntime
+    from jibril_rules.sensor.agent import Agent, AgentOptions
+    ns = f"jr-knetn-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    srv = None
+    agent = th = None
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        for a in (LATER_ADDR, TRIGGER_ADDR):
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"{a}/32", "dev", "lo"], check=True)
+        srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", DNS_SERVER,
+                                LATER_ADDR, TRIGGER_ADDR], stdout=subprocess.PIPE, text=True)
+        assert srv.stdout is not None and srv.stdout.readline().strip() == "ready"
+        rec = tmp_path / "r.yaml"
+        rec.write_text(f"""- kind: test
+  name: trigger_block_domain
+  mechanism: network_peers
+  remote_cidrs: [{TRIGGER_ADDR}/32]
+  flow_actions: [egress]
+  reactions:
+    - format: js
+      code: |
+        function process(data) {{ NetBlockDomain("later.knet.jbtest"); }}
+""")
+        rt = ReactionRuntime(ReactionConfig.from_dict(
+            {"mode": "enforce", "state_dir": str(tmp_path / "state"), "temp_root": str(tmp_path),
+             "log_to_python": False, "netpolicy": True, "net_netns": ns,
+             "net_table": f"jrknet{os.getpid()}"}))
+        out = io.StringIO()
+        agent = Agent(load_any([str(rec)]), [], rt, opts=AgentOptions(status_every_s=3600),
+                      out=out, err=out)
+        agent.start()
+        th = threading.Thread(target=agent.run, daemon=True)
+        th.start()
+        run = ["ip", "netns", "exec", ns, sys.executable, "-c"]
+        first = subprocess.run([*run, RESOLVE_CONNECT, "0"], capture_output=True, text=True,
+                               timeout=20)
+        assert first.stdout.split()[:2] == [LATER_ADDR, "ok"], first  # not blocked yet
+        subprocess.run([*run, f"import socket; socket.create_connection(('{TRIGGER_ADDR}', "
+                        "8080), timeout=2).close()"], check=True, timeout=20)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and "later.knet.jbtest" not in rt.services.net.domains:
+            time.sleep(0.05)
+        assert "later.knet.jbtest" in rt.services.net.domains, out.getvalue()
+        # a new answer for the domain, seen after the call: its address is blocked
+        later = subprocess.run([*run, RESOLVE_CONNECT, "0.5"], capture_output=True, text=True,
+                               timeout=20)
+        assert later.stdout.split()[:2] == [LATER_ADDR, "blocked"], (later, out.getvalue())
+        assert rt.services.net.later_blocked >= 1
+    finally:
+        if agent is not None and th is not None:
+            agent.stop()
+            th.join(10)
+        if srv is not None:
+            srv.kill()
+            srv.wait()
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
