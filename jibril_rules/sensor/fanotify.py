@@ -168,6 +168,7 @@ class FanotifyWatch:
         self._threads: list[threading.Thread] = []
         self._mount_fds: dict[bytes, int] = {}
         self._marked: dict[tuple[int, str], int] = {}  # (group fd, path) -> mask added
+        self.self_pid = os.getpid()
         self.answer_hook: Callable[[], None] | None = None  # tests: simulate a slow responder
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # decisions queued
 
@@ -454,6 +455,8 @@ class FanotifyWatch:
                 self.stats.overflows += 1
             info = buf[off + mlen:off + ln]
             off += ln
+            if pid == self.self_pid:
+                continue  # the agent's own accesses (as the kernel programs exclude it)
             dpath, name = self._dfid_name(info)
             if not dpath:
                 continue
