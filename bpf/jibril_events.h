@@ -286,4 +286,18 @@ struct jb_listen_key {
     __u16 port;
 };
 
+/* ---- cgroup network mechanism (bpf/jibril_cgroup.bpf.c) ---- */
+#define JB_FF_DENIED 16     /* jb_flow_event.flags: prevent: deny refused it (EPERM) */
+#define JB_FF_WOULD_DENY 17 /* monitor mode: a deny rule holds, the operation went on */
+#define JB_MAX_DENY 64 /* deny rules per bundle: bits of a u64 */
+
+struct jb_deny_cfg { /* deny_cfg[gen] */
+    __u64 rules;        /* bit i: deny rule i exists */
+    __u64 enforce;      /* bit i: rule i is in enforce mode (else: would prevent) */
+    __u64 any_cidr;     /* rules without a CIDR condition */
+    __u64 any_port;     /* rules without a port condition */
+    __u64 netns_cookie; /* nonzero: rules hold only in this network namespace */
+    __u64 _reserved;
+};
+
 #endif

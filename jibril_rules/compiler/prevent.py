@@ -103,3 +103,6 @@ def check(name: str, action: str, cond: IRNode, atoms: list[AtomKey], exceptions
                   "remove prevent: (use a KillCurrent() reaction instead), or reduce the condition "
                   "to the exec gate and exact exe paths / basenames")
     return sels
+
+
+from . import prevent_deny as _prevent_deny  # noqa: E402,F401 - registers the deny decider

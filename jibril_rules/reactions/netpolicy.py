@@ -60,6 +60,8 @@ class NetPolicy:
             (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), None)
         self._ready = False
         self._lock = threading.Lock()
+        self.domains: set[str] = set()  # NetBlockDomain: blocked, also for later answers
+        self.later_blocked = 0
 
     # -- plumbing ------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
@@ -144,6 +146,35 @@ table inet {t} {{
         if res.returncode != 0:
             raise NetError(f"cannot block {addr}: {res.stderr.strip()}")
         return 0
+
+    def block_domain(self, domain: str) -> None:
+        """Remember `domain`: every address a DNS answer gives it (or a name under it)
+        from now on is blocked too (learned(), fed by the sensor's DNS answers)."""
+        d = str(domain).strip().rstrip(".").lower()
+        if d:
+            self.domains.add(d)
+
+    def domain_blocked(self, name: str) -> bool:
+        n = name.rstrip(".").lower()
+        return any(n == d or n.endswith("." + d) for d in self.domains)
+
+    def learned(self, pairs: list[tuple[str, str]]) -> None:
+        """(address, name) pairs of one DNS answer: block the addresses of blocked domains.
+        Called on the sensor's poll thread; nft runs in a thread so polling goes on."""
+        if not self.domains or not self.enabled:
+            return
+        todo = sorted({a for a, n in pairs if self.domain_blocked(n)})
+        if not todo:
+            return
+
+        def work() -> None:
+            for addr in todo:
+                try:
+                    if self.block(addr) == 0:
+                        self.later_blocked += 1
+                except NetError:
+                    pass
+        threading.Thread(target=work, name="netblock-domain", daemon=True).start()
 
     def unblock(self, text: str) -> int:
         """0 unblocked, 1 was not blocked; raises NetError."""

@@ -69,6 +69,9 @@ class Agent:
         from ..observe.systemd import Watchdog
         self.watchdog = Watchdog.from_env()
         self.sensor = Sensor(bundle.tables, self.on_event, design=self.opts.design)
+        net = getattr(getattr(runtime, "services", None), "net", None)
+        if net is not None and hasattr(net, "learned"):  # NetBlockDomain follows DNS answers
+            self.sensor.asm.dns_listeners.append(net.learned)
         self.default_mode = "monitor"
         self.matches = 0
         self.reaction_rejects = 0

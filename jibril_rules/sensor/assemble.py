@@ -47,6 +47,8 @@ class Assembler:
         self.files: OrderedDict[int, tuple[str, int]] = OrderedDict()  # file_id -> same
         self.model = KernelModel(tables or KernelTables())
         self.counts: Counter[str] = Counter()
+        self.net_deny: tuple[int, ...] = ()  # cgroup deny rule bit -> recipe index
+        self.dns_listeners: list[Any] = []  # f(pairs): NetBlockDomain follows later answers
 
     def set_tables(self, tables: KernelTables) -> None:
         self.model = KernelModel(tables)
@@ -83,7 +85,10 @@ class Assembler:
             for k in [k for k in self.fds if k[0] == rec.h.tgid]:
                 del self.fds[k]
         elif kind == L.EV_DNS:
-            self.dns.feed(bytes(rec.data[:rec.len]))
+            pairs = self.dns.feed(bytes(rec.data[:rec.len]))
+            for f in self.dns_listeners:
+                if pairs:
+                    f(pairs)
         return None
 
     # -- events ------------------------------------------------------------------------
@@ -222,4 +227,10 @@ class Assembler:
     def _flow(self, ev: L.FlowEvent) -> dict[str, Any] | None:
         flow = flow_json(ev, self.dns)
         self.flows.add(ev.h.tgid, flow)
-        return self._event(ev.h, "network_peers", flow=flow)
+        out = self._event(ev.h, "network_peers", flow=flow)
+        if ev.flags & (1 << L.FF_DENIED | 1 << L.FF_WOULD_DENY) and 0 < ev._pad <= len(self.net_deny):
+            enforced = bool(ev.flags & 1 << L.FF_DENIED)
+            self.counts["prevented" if enforced else "would_prevent"] += 1
+            out["kernel_prevent"] = {"recipe_index": self.net_deny[ev._pad - 1],
+                                     "action": "deny", "enforced": enforced}
+        return out

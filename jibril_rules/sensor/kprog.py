@@ -138,6 +138,8 @@ class KernelProgram:
                 pm[L.PathKey(8 * (1 + len(raw)), g, raw)] = ct.c_uint32(mask)
                 n += 1
         for sel, key, rid, action in t.prevent:
+            if action != "kill":  # deny: fanotify marks and cgroup programs (knet)
+                continue
             m = b[b"pexact" if sel == "exact" else b"pbase"]
             m[ct.c_uint64(L.hkey(L.fnv1a(os.fsencode(key)), g))] = L.Prevent(rid, ACTION[action])
             n += 1

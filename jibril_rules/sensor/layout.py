@@ -215,3 +215,19 @@ def actions_of(mask: int) -> list[str]:
 
 def flags_of(mask: int) -> dict[str, bool]:
     return {f: bool(mask >> i & 1) for i, f in enumerate(FLOW_FLAGS)}
+
+
+# ---- cgroup network mechanism (bpf/jibril_cgroup.bpf.c) ----
+CGROUP_PROGRAM = "jibril_cgroup.bpf.c"
+FF_DENIED, FF_WOULD_DENY = 16, 17
+MAX_DENY = 64
+
+
+class DenyCfg(ct.Structure):
+    _fields_ = [("rules", ct.c_uint64), ("enforce", ct.c_uint64), ("any_cidr", ct.c_uint64),
+                ("any_port", ct.c_uint64), ("netns_cookie", ct.c_uint64),
+                ("_reserved", ct.c_uint64)]
+
+
+MIRRORS["jb_deny_cfg"] = DenyCfg
+

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..core.kernel_tables import KernelTables
 from ..core.vocab import ALL_FILE_ACTIONS_MASK
+from . import knetmech as _knetmech  # noqa: E402,F401,I001 - registers marks and cgroup_net
 from . import mechanism as M
 from .assemble import Assembler
 from .bccload import preflight
@@ -115,9 +116,12 @@ class Sensor:
         with self._lock:  # libbpf's ring manager is not thread safe: never add during a poll
             self._poller._open_ring_buffer(bpf[map_name].map_fd, fn, None)
 
-    def file_event(self, tgid: int, path: str, actions: int, ts_ns: int = 0) -> None:
+    def file_event(self, tgid: int, path: str, actions: int, ts_ns: int = 0,
+                   prevent: dict[str, Any] | None = None) -> None:
         ev = self.asm.file_action(tgid, path, actions, ts_ns)
         if ev is not None:
+            if prevent is not None:  # a deny decided by a mechanism (fanotify permission)
+                ev["kernel_prevent"] = prevent
             self._deliver(ev)
 
     def prevented(self, tgid: int, recipe: int, action: str, enforced: bool) -> None:
