@@ -111,9 +111,9 @@ class Env:
                                     capture_output=True, text=True).stdout) / n
 
 
-def bundle_tables(extra: int) -> Any:
+def bundle_tables(extra: int, alchemies: bool = True) -> Any:
     from jibril_rules.bundle import load_any
-    paths = [str(ROOT / "alchemies")]
+    paths = [str(ROOT / "alchemies")] if alchemies else []
     if extra:
         d = Path(tempfile.mkdtemp(prefix="jb-recipes-"))
         (d / "gen.yaml").write_text("".join(RECIPE.format(i=i) for i in range(extra)))
@@ -154,6 +154,7 @@ def run_a_b_c(env: Env, rounds: int, pairs: int = 3) -> None:
     net_port = KernelTables(net_remote_ports=(1,))
     print("compiling bundles (alchemies, +200, +1000 generated file recipes)...", flush=True)
     t_alch, t_200, t_1000 = bundle_tables(0), bundle_tables(200), bundle_tables(1000)
+    t_marks = bundle_tables(200, alchemies=False)
     from jibril_rules.sensor.plan import plan
     # configuration name -> (design, tables); "none" is no agent at all
     cur: list[tuple[str, KernelTables]] = [
@@ -162,7 +163,8 @@ def run_a_b_c(env: Env, rounds: int, pairs: int = 3) -> None:
         ("floor: exec mechanism only (empty tables)", none),
         ("floor: fallback sys_exit (fsync basename)", fsync_only),
         ("floor: fallback sys_exit + sys_enter (close)", with_close),
-        ("floor: legacy_net tracepoints (a port)", net_port),
+        ("floor: marks (200 exact-path recipes only)", t_marks),
+        ("floor: network mechanism (one port)", net_port),
     ]
     legacy: list[tuple[str, KernelTables]] = [
         ("previous design: alchemies/ + 200", t_200), ("previous design: empty tables", none)]
@@ -186,6 +188,7 @@ def run_a_b_c(env: Env, rounds: int, pairs: int = 3) -> None:
     for n, _ in cur:
         want.setdefault(n, ("c",))
     want["current: alchemies/ + 200 file recipes"] = ("c", "py", "getppid")
+    want["floor: marks (200 exact-path recipes only)"] = ("c", "py", "getppid")
     want["floor: exec mechanism only (empty tables)"] = kinds
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", flush=True)
@@ -245,8 +248,9 @@ def run_a_b_c(env: Env, rounds: int, pairs: int = 3) -> None:
         print(f"  exec mechanism per fork+exec of a static no-op (children's CPU time): "
               f"{statistics.median(sp):.3f}x median, {min(sp):.3f}x min")
     print("  mechanisms the current design picks (from `jibril compile` / `jibril run`):")
+    from jibril_rules.sensor.mechanism import available
     for label, t in (("alchemies/ + 200", t_200),):
-        for line in plan(t).lines():
+        for line in plan(t, available()[0]).lines():
             print(f"    [{label}] {line}")
 
 
