@@ -103,10 +103,12 @@ class Marks:
             self.fw.poll(0)
 
     def hook_names(self) -> list[str]:
-        if self.fw is None:
-            return []
-        return [f"fanotify marks: {self.fw.stats.marks}",
-                f"fanotify permission marks: {len(self.fw.deny_ino)}"]
+        if self.fw is None or not self.fw.stats.marks:
+            return []  # kept after a reload to a bundle without marks: nothing attached
+        out = [f"fanotify marks: {self.fw.stats.marks - len(self.fw.deny_ino)}"]
+        if self.fw.deny_ino:
+            out.append(f"fanotify permission marks: {len(self.fw.deny_ino)}")
+        return out
 
 
 class CgroupNetMech:
@@ -134,7 +136,12 @@ class CgroupNetMech:
     def reload(self, plan: Plan, tables: KernelTables) -> None:
         assert self.net is not None
         self.net.deny = self._rules(tables)
+        in_use = bool(plan.net) or bool(self.net.deny)
+        if in_use:
+            self.net.set_attached(True)  # before the new tables go live: no gap
         self.net.load(tables)
+        if not in_use:
+            self.net.set_attached(False)
 
     def detach(self) -> None:
         if self.net is not None:
@@ -161,7 +168,7 @@ class CgroupNetMech:
         pass
 
     def hook_names(self) -> list[str]:
-        if self.net is None:
+        if self.net is None or not self.net.attached:
             return []
         return [f"cgroup2:{p[2].lower()}" for p in CgroupNet.PROGRAMS] + \
             ["tracepoint:sock:inet_sock_set_state"]
