@@ -143,6 +143,7 @@ class CgroupNet:
         self.gen = -1
         self.deny: tuple[NetDenyRule, ...] = ()
         self.netns_cookie = 0
+        self.domains: set[str] = set()
         self.records = 0
         self.callback_errors = 0
         self.last_error = ""
@@ -285,7 +286,8 @@ class CgroupNet:
                           or t.net_local_ports)
         b[b"cfg"][ct.c_int(g)] = L.Cfg(0, 0, 0, int(t.net_any), int(net_tables), 0)
         b[b"deny_cfg"][ct.c_int(g)] = L.DenyCfg(
-            (1 << len(self.deny)) - 1, enforce, any_cidr, any_port, self.netns_cookie, 0)
+            (1 << len(self.deny)) - 1, enforce, any_cidr, any_port, self.netns_cookie,
+            int(bool(self.domains)))
         return n
 
     def load(self, t: KernelTables) -> NetLoadReport:
@@ -350,6 +352,25 @@ class CgroupNet:
             cur = dc[ct.c_int(g)]
             cur.enforce = mask
             dc[ct.c_int(g)] = cur
+
+    def block_domain(self, domain: str) -> bool:
+        """Drop, from now on, DNS answers whose question is exactly `domain` (lowercase, as
+        resolvers send it). False when the name does not fit the kernel key (64 bytes):
+        then only the userspace path (addresses learned from answers) blocks it."""
+        wire = L.qname_wire(domain)
+        if len(wire) < 2 or len(wire) > L.QNAME_KEY:
+            return False
+        key = L.QnameKey()
+        key.prefixlen = 8 * len(wire)
+        ct.memmove(key.name, wire, len(wire))
+        self.b[b"block_dom"][key] = ct.c_uint8(1)
+        self.domains.add(domain.strip().strip(".").lower())
+        dc = self.b[b"deny_cfg"]
+        for g in (0, 1):
+            cur = dc[ct.c_int(g)]
+            cur.domains = 1
+            dc[ct.c_int(g)] = cur
+        return True
 
     # -- stats -------------------------------------------------------------------------
     def stats(self) -> dict[str, dict[str, int]]:

@@ -153,6 +153,10 @@ class CgroupNetMech:
         for rid, enf in modes.items():
             self.set_mode(rid, enf)
 
+    def block_domain(self, domain: str) -> bool:
+        """NetBlockDomain: drop later DNS answers for this name in the kernel."""
+        return self.net is not None and self.net.b is not None and self.net.block_domain(domain)
+
     def set_mode(self, recipe: int, enforce: bool) -> None:
         self.modes[recipe] = enforce
         if self.net is not None and self.net.b is not None:
