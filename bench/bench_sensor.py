@@ -105,15 +105,15 @@ class Env:
                                      str(self.target)], check=True, capture_output=True,
                                     text=True).stdout)
 
-    def spawn(self, n: int = 500) -> float:
+    def spawn(self, n: int = 300) -> float:
         """Children's CPU time per fork+exec of a static no-op (the exec hooks run there)."""
         return float(subprocess.run([str(self.cbin), "exec", str(n), str(self.noop)], check=True,
                                     capture_output=True, text=True).stdout) / n
 
 
-def bundle_tables(extra: int) -> Any:
+def bundle_tables(extra: int, alchemies: bool = True) -> Any:
     from jibril_rules.bundle import load_any
-    paths = [str(ROOT / "alchemies")]
+    paths = [str(ROOT / "alchemies")] if alchemies else []
     if extra:
         d = Path(tempfile.mkdtemp(prefix="jb-recipes-"))
         (d / "gen.yaml").write_text("".join(RECIPE.format(i=i) for i in range(extra)))
@@ -147,13 +147,14 @@ class Pumped:
 Measure = dict[str, Callable[[], float]]
 
 
-def run_a_b_c(env: Env, rounds: int) -> None:
+def run_a_b_c(env: Env, rounds: int, pairs: int = 3) -> None:
     none = KernelTables()
     fsync_only = KernelTables(file_base=(("jb-no-such-file", action_mask(["fsync"])),))
     with_close = KernelTables(file_base=(("jb-no-such-file", action_mask(["close", "fsync"])),))
     net_port = KernelTables(net_remote_ports=(1,))
     print("compiling bundles (alchemies, +200, +1000 generated file recipes)...", flush=True)
     t_alch, t_200, t_1000 = bundle_tables(0), bundle_tables(200), bundle_tables(1000)
+    t_marks = bundle_tables(200, alchemies=False)
     from jibril_rules.sensor.plan import plan
     # configuration name -> (design, tables); "none" is no agent at all
     cur: list[tuple[str, KernelTables]] = [
@@ -162,7 +163,8 @@ def run_a_b_c(env: Env, rounds: int) -> None:
         ("floor: exec mechanism only (empty tables)", none),
         ("floor: fallback sys_exit (fsync basename)", fsync_only),
         ("floor: fallback sys_exit + sys_enter (close)", with_close),
-        ("floor: legacy_net tracepoints (a port)", net_port),
+        ("floor: marks (200 exact-path recipes only)", t_marks),
+        ("floor: network mechanism (one port)", net_port),
     ]
     legacy: list[tuple[str, KernelTables]] = [
         ("previous design: alchemies/ + 200", t_200), ("previous design: empty tables", none)]
@@ -182,8 +184,11 @@ def run_a_b_c(env: Env, rounds: int) -> None:
         for k, v in val.items():
             ratios.setdefault(name, {}).setdefault(k, []).append(v / ref[k])
 
-    want = {n: ("c", "py") for n, _ in (*legacy, *cur)}
+    want = {n: ("c", "py") for n, _ in (*legacy, *cur) if not n.startswith("floor")}
+    for n, _ in cur:
+        want.setdefault(n, ("c",))
     want["current: alchemies/ + 200 file recipes"] = ("c", "py", "getppid")
+    want["floor: marks (200 exact-path recipes only)"] = ("c", "py", "getppid")
     want["floor: exec mechanism only (empty tables)"] = kinds
     for r in range(rounds):
         print(f"round {r + 1}/{rounds}", flush=True)
@@ -197,22 +202,20 @@ def run_a_b_c(env: Env, rounds: int) -> None:
         p.close()
         p = Pumped(none)
         exec_only = one(kinds)
-        curv = {}
         for name, t in cur:
             if name.startswith("floor: exec"):
                 continue
-            p.s.reload(none)
-            ref = one(want[name])
-            p.s.reload(t)
-            curv[name] = (one(want[name]), ref)
+            for _ in range(pairs):  # short alternations: the host's noise averages out
+                p.s.reload(none)
+                ref = one(want[name])
+                p.s.reload(t)
+                add(name, one(want[name]), ref)
         p.close()
         after = one(kinds)
         noagent = {k: (before[k] + after[k]) / 2 for k in kinds}
         for name, v in leg.items():
             add(name, v, noagent)
         add("floor: exec mechanism only (empty tables)", exec_only, noagent)
-        for name, (v, ref) in curv.items():
-            add(name, v, ref)
 
     def cell(name: str, kind: str) -> str:
         xs = ratios.get(name, {}).get(kind)
@@ -245,8 +248,9 @@ def run_a_b_c(env: Env, rounds: int) -> None:
         print(f"  exec mechanism per fork+exec of a static no-op (children's CPU time): "
               f"{statistics.median(sp):.3f}x median, {min(sp):.3f}x min")
     print("  mechanisms the current design picks (from `jibril compile` / `jibril run`):")
+    from jibril_rules.sensor.mechanism import available
     for label, t in (("alchemies/ + 200", t_200),):
-        for line in plan(t).lines():
+        for line in plan(t, available()[0]).lines():
             print(f"    [{label}] {line}")
 
 
@@ -335,7 +339,8 @@ def run_d(n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--opens", type=int, default=200_000)
+    ap.add_argument("--opens", type=int, default=100_000)
+    ap.add_argument("--pairs", type=int, default=3, help="alternations per configuration and round")
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--skip-kill", action="store_true")
     a = ap.parse_args()
@@ -346,7 +351,7 @@ def main() -> None:
     t0 = time.monotonic()
     env = Env(a.opens)
     try:
-        run_a_b_c(env, a.rounds)
+        run_a_b_c(env, a.rounds, a.pairs)
     finally:
         shutil.rmtree(env.tmp, ignore_errors=True)
     if not a.skip_kill:

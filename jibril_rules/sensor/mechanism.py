@@ -78,12 +78,19 @@ def register(name: str, factory: Factory, probe: Callable[[], str] | None = None
         _PROBES[name] = probe
 
 
+def _builtin() -> None:
+    """The optional mechanisms this package ships register themselves on import."""
+    from . import knetmech  # noqa: F401 - marks and cgroup_net
+
+
 def registered() -> dict[str, Factory]:
+    _builtin()
     return dict(_REGISTRY)
 
 
 def available() -> tuple[frozenset[str], dict[str, str]]:
     """(names the host allows, name -> why not for the others)."""
+    _builtin()
     ok: set[str] = set()
     why: dict[str, str] = {}
     for name in _REGISTRY:

@@ -268,8 +268,10 @@ class Sensor:
     # -- reporting -----------------------------------------------------------------------
     def hooks(self) -> list[str]:
         out: list[str] = []
-        for m in self.mechs.values():
-            out += m.hook_names()
+        keep = self._wanted(self.plan) | {EXEC, "legacy"} if self.plan is not None else set()
+        for name, m in self.mechs.items():
+            if name in keep:  # mechanisms reloaded empty hold no hooks
+                out += m.hook_names()
         return out
 
     def stats(self) -> SensorStats:
