@@ -91,6 +91,36 @@ def test_prevent_deny_open_through_the_agent(tmp_path: Path, enforce: bool) -> N
     assert agent.matches >= 1
 
 
+def test_prevent_deny_exec_through_the_agent(tmp_path: Path) -> None:
+    reason = _skip()
+    if reason:
+        pytest.skip(reason)
+    import shutil
+    exe = tmp_path / f"jbdeny-{uuid.uuid4().hex[:6]}"
+    shutil.copy("/bin/true", exe)
+    rec = tmp_path / "r.yaml"
+    rec.write_text(f"""- kind: test
+  name: deny_tool_exec
+  mechanism: execution
+  file_actions: [execve]
+  prevent: deny
+  bases:
+    - base: {exe.name}
+      dir: {tmp_path}
+""")
+    agent, th, out = _agent(rec, tmp_path, True)
+    try:
+        assert "marks" in agent.sensor.mechs, agent.sensor.mechs
+        with pytest.raises(PermissionError):
+            subprocess.run([str(exe)], check=True, timeout=10)
+        subprocess.run(["/bin/true"], check=True, timeout=10)  # other binaries run
+        _wait_for(out, "prevented")
+    finally:
+        agent.stop()
+        th.join(10)
+    assert "jibril: prevented: deny deny_tool_exec" in out.getvalue(), out.getvalue()
+
+
 NS_ADDR = "10.247.13.2"
 PORT = 18477
 

@@ -222,7 +222,10 @@ class Assembler:
         p = self.procs.get(tgid)
         h.uid, h.comm = p.uid, p.comm.encode()[:15]
         h.ts = ts_ns or time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        return self._event(h, "file_access", file=file_json(path, L.actions_of(actions)))
+        # an exec refused by a permission mark never reaches sched_process_exec: it is
+        # reported here, as the execution it would have been (the caller's process)
+        mech = "execution" if actions == EXECVE else "file_access"
+        return self._event(h, mech, file=file_json(path, L.actions_of(actions)))
 
     def _flow(self, ev: L.FlowEvent) -> dict[str, Any] | None:
         flow = flow_json(ev, self.dns)
