@@ -60,7 +60,7 @@ MARK_ACTIONS = frozenset({a for _, a in ACTIONS_OF} | {"truncate", "link"})
 MARK_ACTION_MASK = sum(1 << FILE_ACTION_BIT[a] for a in MARK_ACTIONS)
 _PER_FILE = FAN_OPEN | FAN_ACCESS | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN_EXEC
 _DIR_ENTRY = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO
-MAX_DIRS = 4096  # directories marked for one prefix; beyond: counted as `widened`
+MAX_DIRS = 65536  # directories marked per bundle; beyond: counted as `widened` (not seen)
 
 EventCallback = Callable[[int, str, list[str], "Prevent | None"], None]
 

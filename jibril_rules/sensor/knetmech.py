@@ -106,6 +106,9 @@ class Marks:
         if self.fw is None or not self.fw.stats.marks:
             return []  # kept after a reload to a bundle without marks: nothing attached
         out = [f"fanotify marks: {self.fw.stats.marks - len(self.fw.deny_ino)}"]
+        if self.fw.stats.widened:
+            out.append(f"fanotify: {self.fw.stats.widened} directories beyond the mark limit "
+                       "are NOT watched")
         if self.fw.deny_ino:
             out.append(f"fanotify permission marks: {len(self.fw.deny_ino)}")
         return out
