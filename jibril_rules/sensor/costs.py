@@ -10,7 +10,7 @@ from __future__ import annotations
 EXEC_NS = 2000            # sched_process_exec: two path walks, argv copy, filter (per exec)
 RAW_EXIT_NS = 110         # raw_syscalls:sys_exit program, syscall-number dispatch, no match
 RAW_ENTER_NS = 110        # raw_syscalls:sys_enter program, dispatch, dcache hit
-CGROUP_NET_NS = 100       # cgroup sock_addr program per connect/sendmsg (knet measures)
+CGROUP_NET_NS = 200       # cgroup connect4 program per connect/sendmsg (bench_net_file.py: +196..489)
 LEGACY_NET_NS = 60        # any syscalls:* tracepoint: every syscall takes the slow path
 
 
