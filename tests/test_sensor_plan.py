@@ -9,8 +9,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jibril_rules.core.kernel_tables import KernelModel, KernelTables
+from jibril_rules.core.kernel_tables import KernelTables
 from jibril_rules.core.vocab import FILE_ACTIONS, action_mask
+from jibril_rules.runtime.kernel_model import KernelModel
 from jibril_rules.sensor.plan import (
     CLOSE,
     EXEC,

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from .app import main, print_diags, user_errors
+from ..core.errors import Diagnostic, JibrilError, Span
+from .app import main, print_diags, user_errors, write_or_fail
 
 
 @main.command()
@@ -22,23 +23,21 @@ from .app import main, print_diags, user_errors
 def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: str | None,
          output: str | None) -> None:
     """Check recipes; print every problem with file:line:column."""
-    from ..config import load_config
-    from ..tools.lint import (
-        LintOptions,
-        format_github,
-        format_human,
-        format_json,
-        format_sarif,
-        lint_paths,
-    )
-    with user_errors():
+    from ..config import Config, load_config
+    from ..core.report import format_github, format_human, format_json, format_sarif
+    from ..tools.lint import LintOptions, lint_paths
+    cfg_diags: list[Diagnostic] = []
+    try:
         cfg = load_config(config_path)
+    except JibrilError as e:  # collect-all: the config's problems in the same report
+        cfg, cfg_diags = Config(), e.diagnostics
     np = cfg.netpolicy if netpolicy is None else netpolicy
     rs, diags = lint_paths(list(paths), LintOptions(netpolicy=np))
+    diags = cfg_diags + diags
     text = {"human": lambda: format_human(diags, rs.sources), "json": lambda: format_json(diags),
             "sarif": lambda: format_sarif(diags), "github": lambda: format_github(diags)}[fmt]()
     if output:
-        Path(output).write_text(text)
+        write_or_fail(output, "the report to", lambda: Path(output).write_text(text))
     else:
         click.echo(text, nl=False)
     n_err = sum(d.severity.value == "error" for d in diags)
@@ -57,7 +56,9 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
 def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, verbose: bool,
                 show_tables: bool) -> None:
     """Compile recipes into one hashed, reproducible bundle."""
-    from ..bundle import compile_ruleset, write
+    from ..bundle import write
+    from ..compiler.driver import compile_ruleset
+    from ..compiler.report import summary
     from ..compiler.ruleset import load_paths
     t0 = time.perf_counter()
     rs = load_paths(list(paths))
@@ -66,43 +67,31 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
         sys.exit(1)
     with user_errors():
         b = compile_ruleset(rs, include_disabled)
-    write(b, output)
-    t = b.tables
-    click.echo(f"compiled {len(b.recipes)} recipe(s) from {len(rs.sources)} file(s) in "
-               f"{(time.perf_counter() - t0) * 1000:.0f} ms -> {output} (hash {b.hash})")
-    click.echo(f"kernel: {t.entry_count()} table entries (exact {len(t.file_exact)}, prefix "
-               f"{len(t.file_prefix)}, basename {len(t.file_base)}, cidr "
-               f"{len(t.net_remote_cidrs) + len(t.net_local_cidrs)}, ports "
-               f"{len(t.net_remote_ports) + len(t.net_local_ports)}); pass-all: file actions "
-               f"mask {t.file_any:#x}, network {t.net_any}")
-    from ..compiler.split import approx, build_tables
-    from ..runtime.tree import describe, index_need
-    from ..sensor.plan import build_available, plan, recipe_hook_class
-    avail = build_available()
-    for line in plan(t, avail).lines():
-        click.echo(f"mechanism {line}")
-    atoms = list(b.atoms)
-    indexed = 0
-    for i, r in enumerate(b.recipes):
-        need = index_need(r.ir.cond, atoms)
-        indexed += need is not None
-        if verbose or i < 20:
-            a = approx(r.ir.cond, atoms)
-            hook = recipe_hook_class(build_tables([r.ir], atoms), avail)
-            prevent = f"; prevent: {r.prevent} in the kernel" if r.prevent else ""
-            click.echo(f"  {r.name}: {_count_atoms(r.ir.cond)} residual predicate(s), "
-                       f"{'indexed by ' + describe(need) if need else 'unindexed'}, "
-                       f"{len(a.files) + len(a.nets)} kernel clause(s); hook: {hook}{prevent}")
-    if len(b.recipes) > 20 and not verbose:
-        click.echo(f"  ... {len(b.recipes) - 20} more (use -v)")
-    click.echo(f"tree: {indexed}/{len(b.recipes)} recipes indexed, {len(atoms)} distinct predicates")
+    if not b.recipes:
+        print_diags([Diagnostic("JR023", "no recipes to compile (0 found)", Span(paths[0]),
+                                "point at files or folders that hold recipes ('- kind: ...')")])
+        sys.exit(1)
+    write_or_fail(output, "the bundle to", lambda: write(b, output))
+    for line in summary(b, len(rs.sources), (time.perf_counter() - t0) * 1000, output, verbose):
+        click.echo(line)
+    for line in hook_lines(b, verbose):
+        click.echo(line)
     if show_tables:
         click.echo(json.dumps(b.tables.to_json(), indent=1, sort_keys=True))
 
 
-def _count_atoms(n: tuple[Any, ...]) -> int:
-    if n[0] in ("a", "n"):
-        return 1
-    if n[0] in ("&", "|"):
-        return sum(_count_atoms(k) for k in n[1])
-    return 0
+def hook_lines(b: Any, verbose: bool) -> list[str]:
+    """The mechanisms the bundle needs and each recipe's cost class (sensor/plan.py)."""
+    from ..compiler.split import build_tables
+    from ..sensor.plan import build_available, plan, recipe_hook_class
+    avail = build_available()
+    out = [f"mechanism {line}" for line in plan(b.tables, avail).lines()]
+    atoms = list(b.atoms)
+    for i, r in enumerate(b.recipes):
+        if verbose or i < 20:
+            hook = recipe_hook_class(build_tables([r.ir], atoms), avail)
+            prevent = f"; prevent: {r.prevent} in the kernel" if r.prevent else ""
+            out.append(f"  hook {r.name}: {hook}{prevent}")
+    if len(b.recipes) > 20 and not verbose:
+        out.append(f"  ... {len(b.recipes) - 20} more hook classes (use -v)")
+    return out

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..core.errors import Diagnostic
-from .app import load_bundle, main, print_diags, user_errors
+from .app import fail, load_bundle, main, print_diags, printers_or_fail, user_errors
 
 
 @main.command()
@@ -22,7 +22,7 @@ from .app import load_bundle, main, print_diags, user_errors
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
-@click.option("--aggregate", "aggregate_s", type=float, default=0.0,
+@click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=0.0,
               help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
 @click.option("--config", "config_path", default=None)
 @click.option("--reactions-output", "reactions_out", default=None,
@@ -33,15 +33,21 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     """Run recorded events (JSONL) through the recipes; no root needed."""
     from ..config import load_config
     from ..runtime.engine import Engine
-    from ..runtime.printers import make_printers
+    from ..runtime.pipeline import Pipeline, reaction_runtime
     from ..tools.replay import read_events
     if dry_run and enforce:
-        click.echo("error: --dry-run and --enforce exclude each other", err=True)
-        sys.exit(2)
+        fail("--dry-run and --enforce exclude each other", 2)
     with user_errors():
         cfg = load_config(config_path)
     b = load_bundle(source)
-    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    printers = printers_or_fail(cfg, fmt, outputs)
+    sink = None
+    if reactions_out:
+        try:
+            sink = open(reactions_out, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as e:
+            fail(f"cannot write reaction records to {reactions_out}: {e.strerror}; check that the "
+                 "folder exists and is writable")
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
     settings = dict(cfg.reactions)
     scratch = None
@@ -50,28 +56,20 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         scratch = tempfile.TemporaryDirectory(prefix="jibril-dry-run-")
         settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
     runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
-        _runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
+        reaction_runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
-    n_det = 0
-    sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
+    pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
     try:
         for el in read_events(events, errs):
-            for d in engine.process(el.event, normalized=True):
-                n_det += 1
-                for p in printers:
-                    p.emit(d)
-                if runtime is not None and d.reactions:
-                    _react(runtime, d, fmt, sink)
+            pipe.feed(el.event, normalized=True)
     finally:
         if sink is not None:
             sink.close()
-        for p in printers:
-            p.close()
-        if runtime is not None:
-            runtime.close()
+        pipe.close()
         if scratch is not None:
             scratch.cleanup()
+    n_det = pipe.matches
     s = engine.stats
     dt = time.perf_counter() - t0
     click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
@@ -81,18 +79,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         sys.exit(1)
 
 
-def _runtime(settings: dict[str, Any], mode: str | None) -> Any:
-    from ..reactions import ReactionConfig, ReactionRuntime
-    raw = dict(settings)
-    if mode:
-        raw["mode"] = mode
-    return ReactionRuntime(ReactionConfig.from_dict(raw))
-
-
-def _react(runtime: Any, d: Any, fmt: str, sink: Any = None) -> None:
-    from ..runtime.dispatch import reaction_call
-    ref, specs = reaction_call(d.recipe)
-    for rec in runtime.run_now(ref, specs, d.event):
+def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
+    for rec in records:
         if sink is not None:  # their own stream: never mixed into the detections
             sink.write(json.dumps(rec.to_dict(), sort_keys=True, default=str) + "\n")
         elif fmt == "json":

@@ -6,17 +6,14 @@ from typing import Any
 
 from ..core.errors import Collector, Span
 from ..core.ops import Op
+from ..core.reaction import Reaction
 from ..core.source import LMap, SourceFile, span_of
-from ..core.vocab import expand_actions
+from ..core.vocab import MECHANISM_EVENTS, expand_actions
 from . import ast as A
 from .grammar import PosMap, parse_expr
-from .recipe import META_KEYS, Exception_, ReactionDef, Recipe, TimesCap
+from .recipe import META_KEYS, Exception_, Recipe, TimesCap
 
-MECH_GATE = {
-    "file_access": ("file_access", "execution"),
-    "execution": ("execution",),
-    "network_peers": ("network_peers",),
-}
+MECH_GATE = MECHANISM_EVENTS
 _WHAT_FIELDS: dict[str, tuple[str, ...]] = {
     "exe": ("process.exe",), "cmd": ("process.cmd",), "args": ("process.args",),
     "comm": ("process.comm",), "uid": ("process.uid",), "pid": ("process.pid",),
@@ -92,6 +89,9 @@ def _strs(v: Any) -> list[str]:
 class Lowerer:
     def __init__(self, src: SourceFile | None, diags: Collector) -> None:
         self.src, self.diags = src, diags
+        # Conditions folded away while lowering (a constant arbitrary group): they never reach
+        # the IR, but their values are still type-checked so dead code cannot hide an error.
+        self.dead: list[A.Node] = []
 
     def recipe(self, e: LMap) -> Recipe:
         conds: list[A.Node] = []
@@ -126,9 +126,9 @@ class Lowerer:
         node = parse_expr(str(x["condition"]), expr_pos(self.src, x, "condition"), self.diags)
         return node if node is not None else A.FALSE
 
-    def _reaction(self, r: LMap) -> ReactionDef:
+    def _reaction(self, r: LMap) -> Reaction:
         line, col = code_start(self.src, r, "code")
-        return ReactionDef(str(r["format"]), str(r["code"]), r.span, line, col,
+        return Reaction(str(r["format"]), str(r["code"]), r.span, line, col,
                            r.get("timeout_ms"), r.get("memory_mb"))
 
     def _files(self, e: LMap) -> list[A.Node]:
@@ -216,6 +216,14 @@ class Lowerer:
         group_w = str(g["which"])
         item_w = whiches.pop() if len(whiches) == 1 else group_w
         if item_w == group_w:
+            self.dead.append(matched)
+            if preds:
+                verdict = ("always passes, so it has no effect" if group_w == "pertinent"
+                           else "always rejects, so the recipe can never match")
+                self.diags.warn("JR025", f"this arbitrary group {verdict}: its items and the group "
+                                f"are all '{group_w}'", s,
+                                "give the group the opposite 'which' of its items, so that a "
+                                "match of the items decides (see docs/recipes.md)")
             return A.Const(group_w == "pertinent", s)
         return matched if item_w == "pertinent" else A.Not(matched, s)
 

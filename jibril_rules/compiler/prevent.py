@@ -16,7 +16,30 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import Collector, Span
-from .ir import AtomKey, IRNode, render_ir
+from ..core.ir import And, Atom, AtomKey, Const, Node, Or
+from .ir import render_ir
+
+IRNode = tuple[Any, ...]  # the deciders' view: ("a"|"n", id) | ("&"|"|", kids) | ("T"|"F",)
+
+
+def as_tuple(n: Node) -> IRNode:
+    """The typed IR as nested tuples (what the deciders pattern-match on)."""
+    if isinstance(n, Atom):
+        return ("n" if n.negated else "a", n.id)
+    if isinstance(n, And):
+        return ("&", tuple(as_tuple(k) for k in n.kids))
+    if isinstance(n, Or):
+        return ("|", tuple(as_tuple(k) for k in n.kids))
+    return ("T",) if n.value else ("F",)
+
+
+def as_node(t: IRNode) -> Node:
+    if t[0] in ("a", "n"):
+        return Atom(t[1], t[0] == "n")
+    if t[0] in ("&", "|"):
+        kids = tuple(as_node(k) for k in t[1])
+        return And(kids) if t[0] == "&" else Or(kids)
+    return Const(t[0] == "T")
 
 PREVENT_ACTIONS = ("kill", "deny")
 Selector = tuple[str, str]  # ("exact" | "base", key)
@@ -78,8 +101,8 @@ def register(action: str, fn: Decider) -> None:
     DECIDERS[action] = fn
 
 
-def decide(cond: IRNode, atoms: list[AtomKey], action: str, exceptions: tuple[str, ...] = (),
-           times: bool = False) -> tuple[list[Selector], str]:
+def decide(cond: Node | IRNode, atoms: list[AtomKey], action: str,
+           exceptions: tuple[str, ...] = (), times: bool = False) -> tuple[list[Selector], str]:
     fn = DECIDERS.get(action)
     if fn is None:
         return [], f"prevent: {action} has no kernel mechanism in this build"
@@ -87,14 +110,14 @@ def decide(cond: IRNode, atoms: list[AtomKey], action: str, exceptions: tuple[st
         return [], f"exception {exceptions[0]!r}"
     if times:
         return [], "times: (a userspace counter)"
-    return fn(cond, atoms)
+    return fn(cond if isinstance(cond, tuple) else as_tuple(cond), atoms)
 
 
 def _text(n: IRNode, atoms: list[AtomKey]) -> str:
-    return re.sub(r"#\d+ ", "", render_ir(n, atoms))
+    return re.sub(r"#\d+ ", "", render_ir(as_node(n), atoms))
 
 
-def check(name: str, action: str, cond: IRNode, atoms: list[AtomKey], exceptions: tuple[str, ...],
+def check(name: str, action: str, cond: Node | IRNode, atoms: list[AtomKey], exceptions: tuple[str, ...],
           times: bool, span: Span, diags: Collector) -> list[Selector]:
     sels, why = decide(cond, atoms, action, exceptions, times)
     if why:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.ir import AtomKey
 from . import prevent
-from .ir import AtomKey, IRNode
+from .prevent import IRNode
 
 Selector = tuple[str, str]
 _CONNECT_FLAGS = {"created", "egress", "outgoing", "started"}  # what a connect event carries

@@ -1,6 +1,6 @@
-"""The agent loop: sensor -> engine -> printers -> reactions, with reload and status lines.
+"""The agent loop: sensor -> the event pipeline (runtime/pipeline.py), with reload and status lines.
 
-Used by `jibril run` (cli.py), the end-to-end tests and bench/bench_sensor.py.
+Used by `jibril run` (cli/live.py), the end-to-end tests and bench/bench_sensor.py.
 """
 
 from __future__ import annotations
@@ -54,11 +54,13 @@ class Agent:
                  out: IO[str] | None = None, err: IO[str] | None = None,
                  observer: Any | None = None) -> None:
         from ..runtime.engine import Engine
+        from ..runtime.pipeline import Pipeline
         self.bundle = bundle
         self.opts = opts or AgentOptions()
         # the kernel (and the assembler for relative paths) already applied the tables
         self.engine = Engine(bundle, kernel_model=False, aggregate_s=self.opts.aggregate_s)
-        self.printers = printers
+        self.pipeline = Pipeline(self.engine, printers, runtime, watcher=observer)
+        self.printers = self.pipeline.printers  # one list: what the pipeline prints to
         self.runtime = runtime
         self.loader = loader
         self.out = out or sys.stdout
@@ -73,11 +75,10 @@ class Agent:
         if net is not None and hasattr(net, "learned"):  # NetBlockDomain follows DNS answers
             self.sensor.asm.dns_listeners.append(net.learned)
             net.domain_sinks.append(self._block_domain_in_kernel)
-        self.default_mode = "monitor"
-        self.matches = 0
-        self.reaction_rejects = 0
+        self.default_mode = "monitor"  # prevent: mode without a reactions runtime
         self._stop = False
         self._reload = False
+        self._force = False
         self._last: SensorStats | None = None
 
     def _block_domain_in_kernel(self, domain: str) -> None:
@@ -88,16 +89,9 @@ class Agent:
     # -- event path --------------------------------------------------------------------
     def on_event(self, ev: dict[str, Any]) -> None:
         kp = ev.get("kernel_prevent")
-        for d in self.engine.process(ev):
-            self.matches += 1
-            if self.obs is not None:
-                self.obs.on_detection(d)
-            for p in self.printers:
-                p.emit(d)
+        for d in self.pipeline.feed(ev):
             if kp is not None and d.recipe.index == kp["recipe_index"]:
                 self._prevent_line(d, kp)
-            if self.runtime is not None and d.reactions:
-                self._react(d)
 
     def _prevent_line(self, d: Any, kp: dict[str, Any]) -> None:
         what = "prevented" if kp["enforced"] else "would prevent (monitor mode)"
@@ -116,24 +110,26 @@ class Agent:
                 if getattr(r, "prevent", None)}
 
     def sync_prevent(self) -> None:
-        """Each prevent: recipe's mode (monitor/enforce) into the kernel's recipe_mode map,
-        live (after `jibril ctl mode`)."""
+        """Each prevent: recipe's mode into the kernel's recipe_mode map, live (after
+        `jibril ctl mode`)."""
         for idx, enforce in self.prevent_modes(self.bundle).items():
             self.sensor.set_mode(idx, enforce)
 
-    def _react(self, d: Any) -> None:
-        from ..runtime.dispatch import reaction_call
-        ref, specs = reaction_call(d.recipe)
-        if self.runtime is not None and not self.runtime.submit(ref, specs, d.event):
-            self.reaction_rejects += 1
-            if self.obs is not None:
-                self.obs.on_refused(d.recipe_name, len(specs))
+    @property
+    def matches(self) -> int:
+        return self.pipeline.matches
+
+    @property
+    def reaction_rejects(self) -> int:
+        return self.pipeline.reaction_rejects
 
     # -- control -----------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
         self._stop = True
 
-    def request_reload(self, *_: Any) -> None:
+    def request_reload(self, *_: Any, force: bool = False) -> None:
+        """SIGHUP or `jibril ctl reload [--force]`: reload at the next loop turn."""
+        self._force = self._force or force
         self._reload = True
 
     def install_signals(self) -> None:
@@ -141,10 +137,20 @@ class Agent:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGHUP, self.request_reload)
 
-    def reload(self, bundle: Any | None = None) -> None:
+    def reload(self, bundle: Any | None = None, force: bool = False) -> bool:
+        """Swap in the new bundle; False when refused (the current one keeps running).
+
+        A reload that would drop every recipe (an emptied or unmounted recipe folder) leaves
+        the agent blind, so it is refused unless forced (`jibril ctl reload --force`).
+        """
         b = bundle if bundle is not None else (self.loader() if self.loader else None)
         if b is None:
-            return
+            return False
+        if not b.recipes and self.bundle.recipes and not force:
+            self._say(f"jibril: reload refused: the new recipes are empty (0 recipes); keeping the "
+                      f"current bundle ({len(self.bundle.recipes)} recipes). Use `jibril ctl reload "
+                      "--force` to run with no recipes")
+            return False
         self.sensor.set_modes(self.prevent_modes(b))  # the new indices, before the flip
         rep = self.sensor.reload(b.tables)
         self.engine.reload(b)
@@ -155,15 +161,11 @@ class Agent:
             self.obs.on_bundle(str(b.hash), rep.gen, [r.name for r in b.recipes], reload=True)
         self._say(f"jibril: reloaded bundle {str(b.hash)[:12]} ({len(b.recipes)} recipes, "
                   f"{rep.entries} kernel entries, generation {rep.gen}, {rep.seconds * 1e3:.1f} ms)")
+        return True
 
     def warm(self) -> None:
         """Compile every reaction before the first event, so the first kill pays no cold start."""
-        if self.runtime is None:
-            return
-        from ..runtime.dispatch import reaction_call
-        for r in self.bundle.recipes:
-            if r.reactions:
-                self.runtime.warm(*reaction_call(r))
+        self.pipeline.warm()
 
     def start(self) -> None:
         # Reactions run on worker threads: hand them the GIL within 0.5 ms instead of
@@ -174,12 +176,12 @@ class Agent:
         self.warm()
         release_memory()
         hooks = self.sensor.hooks()
-        self._last = self.sensor.stats()
         plan = self.sensor.plan
         for line in (plan.lines() if plan is not None else []):
             self.out.write(f"jibril: mechanism {line}\n")
         for name, why in sorted(self.sensor.unavailable.items()):
             self.out.write(f"jibril: mechanism {name} not used: {why}\n")
+        self._last = self.sensor.stats()
         self.out.write(f"jibril: ready: {len(hooks)} hooks attached, {len(self.bundle.recipes)} "
                        f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
         self.out.flush()
@@ -241,9 +243,9 @@ class Agent:
                     self.obs.tick(now)
                 self.watchdog.maybe_ping(now)
                 if self._reload:
-                    self._reload = False
+                    self._reload, force, self._force = False, self._force, False
                     try:
-                        self.reload()
+                        self.reload(force=force)
                     except Exception as e:  # a bad bundle keeps the old one running
                         if self.obs is not None:
                             self.obs.on_bundle("", 0, [], ok=False, reload=True)
@@ -262,10 +264,7 @@ class Agent:
 
     def close(self) -> None:
         self.sensor.close()
-        for p in self.printers:
-            p.close()
-        if self.runtime is not None:
-            self.runtime.close()
+        self.pipeline.close()
 
 
 def release_memory() -> None:

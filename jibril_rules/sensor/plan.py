@@ -129,7 +129,8 @@ def plan(t: KernelTables, available: frozenset[str] = frozenset()) -> Plan:
         if not marks_ok and (k_exact or k_prefix):
             why.append("no fanotify marks mechanism on this host/build")
         uses.append(Use(FALLBACK, "file actions through raw_syscalls (" + _fb_names(fb) + ")",
-                        f"per-syscall hook: +{costs.fallback_ns(fb)} ns on every syscall of the host",
+                        f"per-syscall hook: +{costs.fallback_ns(fb)} ns on every syscall of the host"
+                        + (f", +{costs.CLOSE_EXTRA_NS} ns per close" if fb & FB_CLOSE else ""),
                         "; ".join(why) or "file actions"))
     net = ""
     if _has_net(t):

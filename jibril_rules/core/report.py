@@ -1,0 +1,89 @@
+"""Diagnostics for people and tools: human (with the source line and a caret), JSON, SARIF, GitHub.
+
+In core/ so the agent can report a bad bundle without importing lint or the compiler.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from .errors import CODES, Collector, Diagnostic, Severity
+
+
+def _source_lines(path: str, sources: dict[str, Any]) -> Any:
+    """The file's lines for the caret display: from the loaded sources, else read it."""
+    if path not in sources:
+        from .source import read_source
+        sources[path] = read_source(path, Collector()) if path and not path.startswith("<") else None
+    return sources[path]
+
+
+NO_SOURCE_CODES = frozenset({"JR080", "JR002", "JR006"})  # no text line to show
+MAX_SHOWN = 160  # characters of a source line shown around the column
+
+
+def _window(text: str, col: int) -> tuple[str, int]:
+    """A long line cut to MAX_SHOWN characters around `col` (with the caret's new column)."""
+    if len(text) <= MAX_SHOWN:
+        return text, col
+    start = max(0, min(col - 1 - MAX_SHOWN // 2, len(text) - MAX_SHOWN))
+    head = "..." if start else ""
+    tail = "..." if start + MAX_SHOWN < len(text) else ""
+    return head + text[start:start + MAX_SHOWN] + tail, col - start + len(head)
+
+
+def format_human(diags: list[Diagnostic], sources: dict[str, Any]) -> str:
+    out: list[str] = []
+    sources = dict(sources)
+    for d in diags:
+        out.append(f"{d.span}: {d.severity.value} {d.code}: {d.message}")
+        # a bundle is one line of JSON: never its "source line"
+        src = _source_lines(d.span.file, sources) if d.code not in NO_SOURCE_CODES else None
+        if src is not None and 0 < d.span.line <= len(src.lines):
+            text, col = _window(src.lines[d.span.line - 1], max(d.span.col, 1))
+            out.append(f"    {text}")
+            out.append("    " + " " * (col - 1) + "^")
+        if d.hint:
+            out.append(f"    hint: {d.hint}")
+    n_err = sum(d.severity is Severity.ERROR for d in diags)
+    n_warn = sum(d.severity is Severity.WARNING for d in diags)
+    n_note = len(diags) - n_err - n_warn
+    out.append(f"{n_err} error(s), {n_warn} warning(s)" + (f", {n_note} note(s)" if n_note else ""))
+    return "\n".join(out) + "\n"
+
+
+def format_json(diags: list[Diagnostic]) -> str:
+    return json.dumps([d.to_json() for d in diags], indent=2) + "\n"
+
+
+def format_github(diags: list[Diagnostic]) -> str:
+    lines = []
+    for d in diags:
+        kind = {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(d.severity, "notice")
+        msg = f"{d.message}. {d.hint}".replace("%", "%25").replace("\n", "%0A")
+        lines.append(f"::{kind} file={d.span.file},line={d.span.line},col={d.span.col},title={d.code}::{msg}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def format_sarif(diags: list[Diagnostic]) -> str:
+    used = sorted({d.code for d in diags} | set(CODES))
+    rules = [{"id": c, "name": CODES.get(c, c).replace(" ", "_"),
+              "shortDescription": {"text": CODES.get(c, c)}}
+             for c in used]
+    results = []
+    for d in diags:
+        results.append({
+            "ruleId": d.code, "ruleIndex": used.index(d.code),
+            "level": d.severity.value,  # error | warning | note, SARIF's own levels
+            "message": {"text": d.message + (f" Hint: {d.hint}" if d.hint else "")},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": d.span.file},
+                "region": {"startLine": max(d.span.line, 1), "startColumn": max(d.span.col, 1)}}}],
+        })
+    doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+           "runs": [{"tool": {"driver": {"name": "jibril-rules", "version": __version__,
+                                         "rules": rules}},
+                     "results": results}]}
+    return json.dumps(doc, indent=2) + "\n"
