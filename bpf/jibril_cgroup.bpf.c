@@ -8,7 +8,8 @@
  *                and prevent: deny (return 0 -> connect() fails with EPERM)
  *   sendmsg4/6   unconnected UDP datagrams: one flow per (process, destination), and deny
  *   bind4/6      the listener's owner per port (incoming flows are attributed to it)
- *   skb ingress  DNS answers (UDP source port 53) -> userspace: names, NetBlockDomain
+ *   skb ingress  DNS answers (UDP source port 53) -> userspace: names, NetBlockDomain;
+ *                answers for a blocked name are dropped (synchronous NetBlockDomain)
  *   sock:inet_sock_set_state  TCP tuple and state (ongoing / ended), as the first sensor did
  *
  * Records are the ones of jibril_events.h (jb_flow_event, jb_dns_event), so the assembler
@@ -54,6 +55,7 @@ BPF_HASH(net_ports, struct jb_port_key, u8, JB_MAX_PORTS);
 BPF_LPM_TRIE(deny_cidr, struct jb_cidr_key, u64, JB_MAX_CIDR);
 BPF_HASH(deny_port, struct jb_port_key, u64, JB_MAX_PORTS);
 
+BPF_LPM_TRIE(block_dom, struct jb_qname_key, u8, 16384);
 BPF_PERCPU_ARRAY(scratch_dns, struct jb_dns_event, 1);
 BPF_TABLE("lru_hash", u64, struct jb_owner, sk_owner, 65536);
 BPF_TABLE("lru_hash", struct jb_listen_key, struct jb_owner, listen_owner, 8192);
@@ -367,7 +369,26 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 
 /* ---- DNS answers on ingress: UDP from source port 53, whatever socket receives them
  * (connected or not, any process, any network namespace). Parsed in userspace: names for
- * flow.remote.names, and addresses of domains blocked by NetBlockDomain. ---- */
+ * flow.remote.names, and addresses of domains blocked by NetBlockDomain. An answer whose
+ * question is a blocked name is dropped here, synchronously: block_dom is an LPM trie of
+ * wire-format names including the root byte, so one lookup with the question's first bytes
+ * (whatever follows the name does not matter) matches exactly, with no loop. ---- */
+static __always_inline u32 dns_blocked(struct __sk_buff *skb, u32 off)
+{
+    struct jb_qname_key k = {};
+    u32 len = skb->len;
+    if (off >= len)
+        return 0;
+    u32 n = len - off;
+    if (n > JB_QNAME_KEY)
+        n = JB_QNAME_KEY;
+    asm volatile("" : "+r"(n));
+    n &= 2 * JB_QNAME_KEY - 1;
+    if (n < 2 || n > JB_QNAME_KEY || bpf_skb_load_bytes(skb, off, k.name, n))
+        return 0;
+    k.prefixlen = 8 * JB_QNAME_KEY;
+    return block_dom.lookup(&k) ? 1 : 0;
+}
 int jb_skb_ingress(struct __sk_buff *skb)
 {
     u32 l4 = 0;
@@ -401,12 +422,15 @@ int jb_skb_ingress(struct __sk_buff *skb)
         return 1;
     stat_inc(JB_S_DNS, JB_STAT_SEEN);
     u32 verdict = 1;
+    struct jb_deny_cfg *d = deny_cfg.lookup(&gen);
+    if (d && d->domains && dns_blocked(skb, off + 12))
+        verdict = 0;
     ev->h.type = JB_EV_DNS;
     ev->h.tgid = 0; /* softirq: no receiving process here; the names are host-wide */
     ev->h.tid = 0;
     ev->h.uid = 0;
     ev->h.ts = bpf_ktime_get_boot_ns();
-    ev->_pad = 0;
+    ev->_pad = verdict ? 0 : 1; /* 1: dropped (a blocked name) */
     u32 n = skb->len - off;
     if (n > JB_DNS_MAX - 1)
         n = JB_DNS_MAX - 1;

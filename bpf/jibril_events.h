@@ -290,6 +290,12 @@ struct jb_listen_key {
 #define JB_FF_DENIED 16     /* jb_flow_event.flags: prevent: deny refused it (EPERM) */
 #define JB_FF_WOULD_DENY 17 /* monitor mode: a deny rule holds, the operation went on */
 #define JB_MAX_DENY 64 /* deny rules per bundle: bits of a u64 */
+#define JB_QNAME_KEY 64 /* block_dom: wire-format names up to 64 bytes (root byte included) */
+
+struct jb_qname_key { /* block_dom (LPM trie): prefixlen = 8 * wire length */
+    __u32 prefixlen;
+    __u8 name[JB_QNAME_KEY];
+};
 
 struct jb_deny_cfg { /* deny_cfg[gen] */
     __u64 rules;        /* bit i: deny rule i exists */
@@ -297,7 +303,7 @@ struct jb_deny_cfg { /* deny_cfg[gen] */
     __u64 any_cidr;     /* rules without a CIDR condition */
     __u64 any_port;     /* rules without a port condition */
     __u64 netns_cookie; /* nonzero: rules hold only in this network namespace */
-    __u64 _reserved;
+    __u64 domains;      /* block_dom has entries */
 };
 
 #endif

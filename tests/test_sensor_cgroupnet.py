@@ -210,3 +210,18 @@ def test_dns_answers_from_skb_ingress_name_the_flow(lab: NetLab) -> None:
     assert (rc, out) == (0, "127.0.0.3"), out
     lab.settle()
     assert "c2.knet.jbtest" in lab.asm.dns.lookup("127.0.0.3")
+
+
+@pytest.mark.root
+@pytest.mark.kernel
+def test_blocked_domain_answers_are_dropped_in_the_kernel(lab: NetLab) -> None:
+    """NetBlockDomain's synchronous half: an answer for the blocked name never reaches the
+    resolver (it times out), answers for other names still do."""
+    assert lab.net.block_domain("c2.knet.jbtest")
+    rc, _ = lab.run(RESOLVE)
+    assert rc != 0  # recvfrom timed out: the answer was dropped
+    other = RESOLVE.replace("c2.knet.jbtest", "ok.knet.jbtest")
+    assert lab.run(other) == (0, "127.0.0.3")
+    lab.settle()
+    dropped = [r for r in lab.records if getattr(r, "len", 0) and r._pad == 1]
+    assert dropped  # userspace still sees the dropped answer (addresses -> NetBlockDomain)

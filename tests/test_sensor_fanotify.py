@@ -184,3 +184,16 @@ def test_watchdog_allows_when_the_responder_stalls(tmp_path: Path) -> None:
     finally:
         stall.set()
         w.fw.close()
+
+
+def test_name_prefix_covers_matching_files_and_dir_trees(watch: Watch, tmp_path: Path) -> None:
+    from jibril_rules.sensor.fanotify import MarkPlan
+    (tmp_path / "pre.d" / "deep").mkdir(parents=True)
+    (tmp_path / "other.d").mkdir()
+    watch.fw.start(MarkPlan.from_tables(KernelTables(
+        file_prefix=((f"{tmp_path}/pre", action_mask(["create", "write"])),))))
+    watch.run(f"echo a > {tmp_path}/prefile; echo b > {tmp_path}/pre.d/deep/x; "
+              f"echo c > {tmp_path}/other.d/y; echo d > {tmp_path}/nope")
+    assert {"create", "write"} <= _acts(watch, tmp_path / "prefile")
+    assert {"create", "write"} <= _acts(watch, tmp_path / "pre.d" / "deep" / "x")
+    assert not watch.of(tmp_path / "other.d" / "y") and not watch.of(tmp_path / "nope")

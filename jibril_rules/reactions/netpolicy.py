@@ -21,7 +21,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 IpAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -62,6 +62,8 @@ class NetPolicy:
         self._lock = threading.Lock()
         self.domains: set[str] = set()  # NetBlockDomain: blocked, also for later answers
         self.later_blocked = 0
+        # f(domain): the sensor drops later DNS answers for it in the kernel (cgroup_skb)
+        self.domain_sinks: list[Callable[[str], object]] = []
 
     # -- plumbing ------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
@@ -151,8 +153,13 @@ table inet {t} {{
         """Remember `domain`: every address a DNS answer gives it (or a name under it)
         from now on is blocked too (learned(), fed by the sensor's DNS answers)."""
         d = str(domain).strip().rstrip(".").lower()
-        if d:
+        if d and d not in self.domains:
             self.domains.add(d)
+            for sink in self.domain_sinks:
+                try:
+                    sink(d)
+                except Exception:  # noqa: BLE001 - the userspace path still blocks
+                    pass
 
     def domain_blocked(self, name: str) -> bool:
         n = name.rstrip(".").lower()

@@ -74,11 +74,17 @@ class Agent:
         net = getattr(getattr(runtime, "services", None), "net", None)
         if net is not None and hasattr(net, "learned"):  # NetBlockDomain follows DNS answers
             self.sensor.asm.dns_listeners.append(net.learned)
+            net.domain_sinks.append(self._block_domain_in_kernel)
         self.default_mode = "monitor"  # prevent: mode without a reactions runtime
         self._stop = False
         self._reload = False
         self._force = False
         self._last: SensorStats | None = None
+
+    def _block_domain_in_kernel(self, domain: str) -> None:
+        for m in list(self.sensor.mechs.values()):
+            if hasattr(m, "block_domain"):
+                m.block_domain(domain)
 
     # -- event path --------------------------------------------------------------------
     def on_event(self, ev: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from .procs import Clock, ProcessTable
 MAX_FILES = 65536
 OPEN = 1 << FILE_ACTION_BIT["open"]
 CLOSE = 1 << FILE_ACTION_BIT["close"]
+EXECVE = 1 << FILE_ACTION_BIT["execve"]
 
 
 def _decode(raw: bytes) -> str:
@@ -224,7 +225,10 @@ class Assembler:
         p = self.procs.get(tgid)
         h.uid, h.comm = p.uid, p.comm.encode()[:15]
         h.ts = ts_ns or time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        return self._event(h, "file_access", file=file_json(path, L.actions_of(actions)))
+        # an exec refused by a permission mark never reaches sched_process_exec: it is
+        # reported here, as the execution it would have been (the caller's process)
+        mech = "execution" if actions == EXECVE else "file_access"
+        return self._event(h, mech, file=file_json(path, L.actions_of(actions)))
 
     def _flow(self, ev: L.FlowEvent) -> dict[str, Any] | None:
         flow = flow_json(ev, self.dns)

@@ -139,9 +139,11 @@ class CgroupNet:
         self.cg_dir = ""
         self._cg_fd = -1
         self._attached: list[tuple[Any, int]] = []
+        self._fns: list[tuple[Any, int]] = []
         self.gen = -1
         self.deny: tuple[NetDenyRule, ...] = ()
         self.netns_cookie = 0
+        self.domains: set[str] = set()
         self.records = 0
         self.callback_errors = 0
         self.last_error = ""
@@ -161,8 +163,8 @@ class CgroupNet:
             for fn_name, ptype, atype in self.PROGRAMS:
                 at = getattr(bcc.BPFAttachType, atype)
                 fn = self.b.load_func(fn_name.encode(), getattr(bcc.BPF, ptype), attach_type=at)
-                self.b.attach_func(fn, self._cg_fd, at, flags=BPF_F_ALLOW_MULTI)
-                self._attached.append((fn, at))
+                self._fns.append((fn, at))
+            self.set_attached(True)
         except Exception as e:
             self.close()
             if isinstance(e, SensorUnavailable):
@@ -201,6 +203,7 @@ class CgroupNet:
 
     @property
     def attached(self) -> int:
+        """Programs attached now (cgroup programs and the TCP state tracepoint)."""
         return len(self._attached) + len(getattr(self.b, "tracepoint_fds", {}) or {})
 
     # -- data path ---------------------------------------------------------------------
@@ -283,7 +286,8 @@ class CgroupNet:
                           or t.net_local_ports)
         b[b"cfg"][ct.c_int(g)] = L.Cfg(0, 0, 0, int(t.net_any), int(net_tables), 0)
         b[b"deny_cfg"][ct.c_int(g)] = L.DenyCfg(
-            (1 << len(self.deny)) - 1, enforce, any_cidr, any_port, self.netns_cookie, 0)
+            (1 << len(self.deny)) - 1, enforce, any_cidr, any_port, self.netns_cookie,
+            int(bool(self.domains)))
         return n
 
     def load(self, t: KernelTables) -> NetLoadReport:
@@ -303,6 +307,33 @@ class CgroupNet:
 
     reload = load
 
+    def set_attached(self, on: bool) -> None:
+        """Attach or detach the cgroup programs (a bundle without network recipes pays
+        nothing per connect); the loaded programs and maps stay."""
+        tp = b"sock:inet_sock_set_state"
+        if on and not self._attached:
+            for fn, at in self._fns:
+                self.b.attach_func(fn, self._cg_fd, at, flags=BPF_F_ALLOW_MULTI)
+                self._attached.append((fn, at))
+            if tp not in self.b.tracepoint_fds:
+                self.b.attach_tracepoint(tp=tp, fn_name=b"tracepoint__sock__inet_sock_set_state")
+        elif not on:
+            if tp in self.b.tracepoint_fds:
+                self.b.detach_tracepoint(tp=tp)
+            for fn, at in self._attached:
+                try:
+                    self.b.detach_func(fn, self._cg_fd, at)
+                except Exception:  # noqa: S110 - closing the cgroup fd detaches too
+                    pass
+            self._attached = []
+
+    @property
+    def tables_in_use(self) -> bool:
+        """False after a reload to a bundle without network recipes (programs pass all)."""
+        t = self.tables
+        return bool(t.net_any or t.net_remote_cidrs or t.net_local_cidrs or t.net_remote_ports
+                    or t.net_local_ports or self.deny)
+
     def set_deny(self, rules: Iterable[NetDenyRule], netns_cookie: int = 0) -> NetLoadReport:
         """Replace the prevent: deny rules (a reload of the same tables: no gap)."""
         rules = tuple(rules)
@@ -321,6 +352,25 @@ class CgroupNet:
             cur = dc[ct.c_int(g)]
             cur.enforce = mask
             dc[ct.c_int(g)] = cur
+
+    def block_domain(self, domain: str) -> bool:
+        """Drop, from now on, DNS answers whose question is exactly `domain` (lowercase, as
+        resolvers send it). False when the name does not fit the kernel key (64 bytes):
+        then only the userspace path (addresses learned from answers) blocks it."""
+        wire = L.qname_wire(domain)
+        if len(wire) < 2 or len(wire) > L.QNAME_KEY:
+            return False
+        key = L.QnameKey()
+        key.prefixlen = 8 * len(wire)
+        ct.memmove(key.name, wire, len(wire))
+        self.b[b"block_dom"][key] = ct.c_uint8(1)
+        self.domains.add(domain.strip().strip(".").lower())
+        dc = self.b[b"deny_cfg"]
+        for g in (0, 1):
+            cur = dc[ct.c_int(g)]
+            cur.domains = 1
+            dc[ct.c_int(g)] = cur
+        return True
 
     # -- stats -------------------------------------------------------------------------
     def stats(self) -> dict[str, dict[str, int]]:

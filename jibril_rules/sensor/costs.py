@@ -12,7 +12,7 @@ EXEC_NS = 4000            # per exec: two dentry walks, argv copy, filter (fork+
 RAW_EXIT_NS = 140         # per syscall: raw_syscalls:sys_exit, one 8-byte read + dispatch
 RAW_ENTER_NS = 60         # per syscall: raw_syscalls:sys_enter dispatch (close: + dcache lookup)
 CLOSE_EXTRA_NS = 500      # per close when the fallback serves close (fd -> file -> dcache)
-CGROUP_NET_NS = 100       # per connect/sendmsg: cgroup sock_addr program
+CGROUP_NET_NS = 200       # per connect/sendmsg: cgroup programs (bench_net_file.py: +196..489)
 LEGACY_NET_NS = 60        # per syscall: any enabled syscalls:* tracepoint (tracing slow path)
 
 

@@ -60,7 +60,7 @@ MARK_ACTIONS = frozenset({a for _, a in ACTIONS_OF} | {"truncate", "link"})
 MARK_ACTION_MASK = sum(1 << FILE_ACTION_BIT[a] for a in MARK_ACTIONS)
 _PER_FILE = FAN_OPEN | FAN_ACCESS | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN_EXEC
 _DIR_ENTRY = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO
-MAX_DIRS = 4096  # directories marked for one prefix; beyond: counted as `widened`
+MAX_DIRS = 65536  # directories marked per bundle; beyond: counted as `widened` (not seen)
 
 EventCallback = Callable[[int, str, list[str], "Prevent | None"], None]
 
@@ -272,18 +272,17 @@ class FanotifyWatch:
 
     def _mark_dir(self, d: str, w: _Watch, depth: int) -> None:
         self._mark(self.nfd, FAN_MARK_ADD, self._dir_mask(w), d)
-        subdirs: list[str] = []
+        subdirs: list[tuple[str, int]] = []
         if w.recursive:
-            subdirs = self._subdirs(d)
-        for name, _ in w.name_prefixes:  # directories matching a name prefix: whole tree
-            subdirs += [s for s in self._subdirs(d, recurse=False)
-                        if os.path.basename(s).startswith(name)]
-        for s in subdirs:
+            subdirs = [(x, w.all_mask) for x in self._subdirs(d)]
+        for name, pm in w.name_prefixes:  # directories matching a name prefix: whole tree
+            for top in self._subdirs(d, recurse=False):
+                if os.path.basename(top).startswith(name):
+                    subdirs += [(x, pm) for x in (top, *self._subdirs(top))]
+        for s, mask in subdirs:
             if len(self.watches) >= MAX_DIRS:
                 self.stats.widened += 1
                 return
-            mask = w.all_mask or max((pm for n, pm in w.name_prefixes
-                                      if os.path.basename(s).startswith(n)), default=0)
             sw = self.watches.setdefault(s, _Watch())
             sw.all_mask |= mask
             sw.recursive = True

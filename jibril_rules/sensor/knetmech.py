@@ -103,10 +103,15 @@ class Marks:
             self.fw.poll(0)
 
     def hook_names(self) -> list[str]:
-        if self.fw is None:
-            return []
-        return [f"fanotify marks: {self.fw.stats.marks}",
-                f"fanotify permission marks: {len(self.fw.deny_ino)}"]
+        if self.fw is None or not self.fw.stats.marks:
+            return []  # kept after a reload to a bundle without marks: nothing attached
+        out = [f"fanotify marks: {self.fw.stats.marks - len(self.fw.deny_ino)}"]
+        if self.fw.stats.widened:
+            out.append(f"fanotify: {self.fw.stats.widened} directories beyond the mark limit "
+                       "are NOT watched")
+        if self.fw.deny_ino:
+            out.append(f"fanotify permission marks: {len(self.fw.deny_ino)}")
+        return out
 
 
 class CgroupNetMech:
@@ -134,7 +139,12 @@ class CgroupNetMech:
     def reload(self, plan: Plan, tables: KernelTables) -> None:
         assert self.net is not None
         self.net.deny = self._rules(tables)
+        in_use = bool(plan.net) or bool(self.net.deny)
+        if in_use:
+            self.net.set_attached(True)  # before the new tables go live: no gap
         self.net.load(tables)
+        if not in_use:
+            self.net.set_attached(False)
 
     def detach(self) -> None:
         if self.net is not None:
@@ -145,6 +155,10 @@ class CgroupNetMech:
         self.modes = dict(modes)
         for rid, enf in modes.items():
             self.set_mode(rid, enf)
+
+    def block_domain(self, domain: str) -> bool:
+        """NetBlockDomain: drop later DNS answers for this name in the kernel."""
+        return self.net is not None and self.net.b is not None and self.net.block_domain(domain)
 
     def set_mode(self, recipe: int, enforce: bool) -> None:
         self.modes[recipe] = enforce
@@ -161,7 +175,7 @@ class CgroupNetMech:
         pass
 
     def hook_names(self) -> list[str]:
-        if self.net is None:
+        if self.net is None or not self.net.attached:
             return []
         return [f"cgroup2:{p[2].lower()}" for p in CgroupNet.PROGRAMS] + \
             ["tracepoint:sock:inet_sock_set_state"]

@@ -196,7 +196,22 @@ MAX_DENY = 64
 class DenyCfg(ct.Structure):
     _fields_ = [("rules", ct.c_uint64), ("enforce", ct.c_uint64), ("any_cidr", ct.c_uint64),
                 ("any_port", ct.c_uint64), ("netns_cookie", ct.c_uint64),
-                ("_reserved", ct.c_uint64)]
+                ("domains", ct.c_uint64)]
+
+
+QNAME_KEY = 64
+
+
+class QnameKey(ct.Structure):
+    _fields_ = [("prefixlen", ct.c_uint32), ("name", ct.c_uint8 * QNAME_KEY)]
 
 
 MIRRORS["jb_deny_cfg"] = DenyCfg
+MIRRORS["jb_qname_key"] = QnameKey
+
+
+def qname_wire(domain: str) -> bytes:
+    """A domain in DNS wire format, lowercase, with the root byte (block_dom's key data)."""
+    labels = [p for p in domain.strip().strip(".").lower().encode("idna").split(b".") if p]
+    return b"".join(bytes([len(p)]) + p for p in labels) + b"\0"
+

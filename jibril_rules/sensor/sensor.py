@@ -152,8 +152,9 @@ class Sensor:
 
     def _wanted(self, p: Plan) -> set[str]:
         want = set()
-        if p.marks.file_exact or p.marks.file_prefix:
-            want.add("marks")
+        if p.marks.file_exact or p.marks.file_prefix or any(
+                a == "deny" and sel in ("open", "execve") for sel, _, _, a in p.kernel.prevent):
+            want.add("marks")  # also for prevent: deny on exec (permission marks)
         if p.net:
             want.add(p.net)
         return want
