@@ -83,6 +83,8 @@ class Agent:
         self.out.write(f"jibril: {what}: {kp['action']} {d.recipe.name} pid "
                        f"{d.event.get('process', {}).get('pid')} in the kernel\n")
         self.out.flush()
+        if kp["enforced"] and self.obs is not None:  # jibril_prevented_total, the status page
+            self.obs.on_prevented(d.recipe.name)
 
     def prevent_mode(self, r: Any) -> str:
         if self.runtime is not None:
