@@ -47,8 +47,7 @@ class KernelTables:
             "net_local_cidrs": list(self.net_local_cidrs),
             "net_remote_ports": list(self.net_remote_ports),
             "net_local_ports": list(self.net_local_ports),
-            "prevent": [list(e) for e in self.prevent],
-        }
+        } | ({"prevent": [list(e) for e in self.prevent]} if self.prevent else {})
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> KernelTables:
