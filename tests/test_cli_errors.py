@@ -126,8 +126,6 @@ BAD: list[tuple[str, int, str]] = [
     ("run --from {r} --config {badprinter} --for 1 --control ''", 1, "unknown printer"),
     ("run --from {r} --for -1 --control ''", 2, "--for"),
     ("record -o {missing}.jsonl --for 1", 1, "cannot write"),
-    # doctor
-    ("doctor --bogus", 2, "No such option"),
     # service (below a file: nothing is written)
     ("service bogus", 2, "No such command"),
     ("service install --root {afile}/root --no-verify", 1, "error:"),
