@@ -14,6 +14,7 @@ from typing import Any
 
 import xxhash
 
+from . import __version__ as ENGINE_VERSION
 from . import ast as A
 from .errors import Collector, Diagnostic, JibrilError, Severity, Span
 from .ir import AtomKey, IRRecipe, build, ir_from_json, ir_to_json
@@ -58,7 +59,7 @@ class Bundle:
 
     def to_bytes(self) -> bytes:
         return _canonical({"format": FORMAT, "version": VERSION, "hash": self.hash,
-                           "body": _body(self)}) + b"\n"
+                           "engine": ENGINE_VERSION, "body": _body(self)}) + b"\n"
 
 
 def _canonical(obj: Any) -> bytes:
@@ -113,6 +114,11 @@ def _corrupt(path: str, why: str, hint: str = "recompile it with 'jibril compile
     return JibrilError([Diagnostic("JR080", why, Span(path), hint)])
 
 
+def version_key(v: str) -> tuple[int, ...]:
+    """'0.10.2' -> (0, 10, 2); a non-numeric part counts as 0 (compares numerically)."""
+    return tuple(int(p) if p.isdigit() else 0 for p in v.split("+")[0].split("."))
+
+
 def from_bytes(data: bytes, path: str = "<bundle>") -> Bundle:
     try:
         text = data.decode("utf-8")
@@ -130,6 +136,11 @@ def from_bytes(data: bytes, path: str = "<bundle>") -> Bundle:
     if not isinstance(ver, int) or ver > VERSION:
         raise _corrupt(path, f"bundle format version {ver} is newer than this jibril (reads {VERSION})",
                        "upgrade jibril-rules, or compile the recipes with this version")
+    engine = doc.get("engine")  # the minimum engine: the version of the compiler that wrote it
+    if engine is not None and version_key(str(engine)) > version_key(ENGINE_VERSION):
+        raise JibrilError([Diagnostic(
+            "JR082", f"bundle needs jibril engine {engine} or newer; this engine is {ENGINE_VERSION}",
+            Span(path), "upgrade jibril-rules on this host, or use a bundle compiled by this version")])
     body = doc.get("body")
     if not isinstance(body, dict) or _hash(body) != doc.get("hash"):
         raise _corrupt(path, "bundle hash does not match its contents (corrupt or edited)")

@@ -81,8 +81,9 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
 @click.option("-v", "--verbose", is_flag=True, help="One summary line per recipe.")
 @click.option("--tables", "show_tables", is_flag=True,
               help="Print every kernel map entry exactly as `jibril run` loads it.")
+@click.option("--sign", "sign_key", default=None, help="Also sign the bundle with PREFIX.key (writes OUTPUT.sig).")
 def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, verbose: bool,
-                show_tables: bool) -> None:
+                show_tables: bool, sign_key: str | None) -> None:
     """Compile recipes into one hashed, reproducible bundle."""
     from .bundle import compile_ruleset, write
     from .ruleset import load_paths
@@ -94,6 +95,10 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
     with _user_errors():
         b = compile_ruleset(rs, include_disabled)
     write(b, output)
+    if sign_key:
+        from .fleet.signing import git_revision, sign_file
+        with _user_errors():
+            click.echo(f"signed -> {sign_file(output, sign_key, git_revision(paths[0]))}")
     t = b.tables
     click.echo(f"compiled {len(b.recipes)} recipe(s) from {len(rs.sources)} file(s) in "
                f"{(time.perf_counter() - t0) * 1000:.0f} ms -> {output} (hash {b.hash})")
@@ -326,6 +331,15 @@ def _register_live() -> None:
 
 
 _register_live()
+
+
+def _register_fleet() -> None:
+    from .fleet.cli import COMMANDS
+    for name, cmd in COMMANDS.items():
+        main.add_command(cmd, name)
+
+
+_register_fleet()
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ class Config:
     printers: tuple[str, ...] = ("stdout",)
     reactions: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
+    bundles: dict[str, Any] = field(default_factory=dict)  # fleet: {trust: [abs paths]}
 
     @property
     def netpolicy(self) -> bool:
@@ -38,11 +39,11 @@ def load_config(path: str | None) -> Config:
     if diags.errors:
         raise JibrilError(diags.errors)
     doc = doc or LMap()
-    known = {"printers", "reactions"}
+    known = {"printers", "reactions", "bundles"}
     for k in doc:
         if k not in known:
             diags.add("JR020", f"unknown configuration key '{k}'", doc.key_spans[k],
-                      "valid keys: printers, reactions")
+                      "valid keys: printers, reactions, bundles")
     printers = doc.get("printers", ["stdout"])
     if not isinstance(printers, list) or not all(isinstance(p, str) for p in printers):
         diags.add("JR021", "'printers' must be a list of strings", span_of(doc, "printers"),
@@ -53,9 +54,14 @@ def load_config(path: str | None) -> Config:
                   "e.g. reactions: {mode: monitor, netpolicy: true}")
     else:
         _check_reactions(reactions, diags)
+    # -- fleet (issue 10): bundles.trust is checked by its owner, fleet/trust.py --
+    bundles: dict[str, Any] = {}
+    if "bundles" in doc:
+        from .fleet.trust import check_bundles_section
+        bundles = check_bundles_section(doc["bundles"], diags, str(Path(path).parent))
     if diags.errors:
         raise JibrilError(diags.errors)
-    return Config(tuple(printers), dict(reactions), path)
+    return Config(tuple(printers), dict(reactions), path, bundles)
 
 
 def _check_reactions(r: dict[str, Any], diags: Collector) -> None:
