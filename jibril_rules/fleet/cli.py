@@ -20,6 +20,16 @@ def _fail(e: JibrilError) -> None:
     sys.exit(1)
 
 
+def _readable(bundle: str) -> None:
+    """Refuse a corrupt bundle; one made for a newer engine may still be signed and shipped."""
+    from ..bundle import read
+    try:
+        read(bundle)
+    except JibrilError as e:
+        if any(d.code != "JR082" for d in e.diagnostics):
+            raise
+
+
 @click.command()
 @click.option("--out", "prefix", required=True, help="Writes PREFIX.key (mode 0600) and PREFIX.pub.")
 def keygen(prefix: str) -> None:
@@ -40,10 +50,9 @@ def keygen(prefix: str) -> None:
 @click.option("--revision", default=None, help="Source revision to record (default: git HEAD, if any).")
 def sign(bundle: str, key_path: str, revision: str | None) -> None:
     """Sign BUNDLE: writes BUNDLE.sig beside it (the bundle bytes stay as they are)."""
-    from ..bundle import read
     from .signing import git_revision, sign_file
     try:
-        read(bundle)  # refuse to sign something that is not a readable bundle
+        _readable(bundle)  # refuse to sign something that is not a bundle
         out = sign_file(bundle, key_path, revision or git_revision(bundle))
     except JibrilError as e:
         _fail(e)
@@ -72,11 +81,10 @@ def verify(bundle: str, keys: tuple[str, ...]) -> None:
 @click.option("--plain-http", is_flag=True, help="Registry without TLS (e.g. on 127.0.0.1).")
 def push(bundle: str, ref: str, plain_http: bool) -> None:
     """Push BUNDLE (and BUNDLE.sig) to REGISTRY/REPO:TAG as an OCI artifact."""
-    from ..bundle import read
     from .oci import Client
     from .signing import sig_path
     try:
-        read(bundle)
+        _readable(bundle)
         data = Path(bundle).read_bytes()
         sp = sig_path(bundle)
         sig = Path(sp).read_bytes() if os.path.exists(sp) else None

@@ -64,6 +64,9 @@ class Agent:
         self._stop = False
         self._reload = False
         self._last: SensorStats | None = None
+        # fleet follow mode: a vetted bundle handed in from another thread, swapped in run()
+        self._offer: tuple[Any, Callable[[Exception | None], None]] | None = None
+        self.extras: dict[str, Callable[[], dict[str, Any]]] = {}  # more status sections
 
     # -- event path --------------------------------------------------------------------
     def on_event(self, ev: dict[str, Any]) -> None:
@@ -85,6 +88,11 @@ class Agent:
         self._stop = True
 
     def request_reload(self, *_: Any) -> None:
+        self._reload = True
+
+    def offer(self, bundle: Any, done: Callable[[Exception | None], None]) -> None:
+        """Swap to `bundle` on the event loop's next turn; `done(error or None)` after."""
+        self._offer = (bundle, done)
         self._reload = True
 
     def install_signals(self) -> None:
@@ -138,7 +146,7 @@ class Agent:
                 "userspace_eps": round((cur.events - prev.events) / dt, 1),
                 "matches": self.matches, "drops": cur.lost,
                 "reaction_errors": errors + self.reaction_rejects,
-                "sensor": cur.to_json()}
+                "sensor": cur.to_json(), **{k: f() for k, f in self.extras.items()}}
 
     def _status_line(self) -> None:
         s = self.status()
@@ -147,7 +155,8 @@ class Agent:
         else:
             self._say(f"jibril: {s['kernel_eps']:.0f} ev/s kernel, {s['userspace_eps']:.0f} ev/s "
                       f"userspace, {s['matches']} matches, {s['drops']} drops, "
-                      f"{s['reaction_errors']} reaction errors")
+                      f"{s['reaction_errors']} reaction errors"
+                      + "".join(f"; {s[k]['summary']}" for k in self.extras if "summary" in s[k]))
 
     def _say(self, line: str) -> None:
         self.err.write(line + "\n")
@@ -163,10 +172,16 @@ class Agent:
                 now = time.monotonic()
                 if self._reload:
                     self._reload = False
+                    offer, self._offer = self._offer, None
                     try:
-                        self.reload()
+                        self.reload(offer[0] if offer else None)
                     except Exception as e:  # a bad bundle keeps the old one running
                         self._say(f"jibril: reload failed, keeping the current bundle: {e}")
+                        if offer:
+                            offer[1](e)
+                    else:
+                        if offer:
+                            offer[1](None)
                 if now >= next_status:
                     self._status_line()
                     next_status = now + self.opts.status_every_s
