@@ -146,7 +146,7 @@ def test_redis_down_returns_minus_one_with_errno_and_counts(redis: Redis, tmp_pa
 
 def test_bad_store_url_is_a_located_config_error(tmp_path: Path) -> None:
     from jibril_rules.config import load_config
-    from jibril_rules.errors import JibrilError
+    from jibril_rules.core.errors import JibrilError
     (tmp_path / "jibril.yaml").write_text("reactions:\n  store: mysql://x\n")
     with pytest.raises(JibrilError) as ei:
         load_config(str(tmp_path / "jibril.yaml"))

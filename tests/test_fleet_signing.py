@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.errors import JibrilError
+from jibril_rules.core.errors import JibrilError
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = """

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, JibrilError, Span
+from ..core.errors import Diagnostic, JibrilError, Span
 from .oci import Artifact, Client, RegistryError, parse_ref, write_atomic
 from .trust import TrustPolicy
 
@@ -340,7 +340,7 @@ def check_in_child(data: bytes, where: str) -> None:
 
 def _child_main() -> None:
     from ..bundle import from_bytes
-    from ..engine import Engine
+    from ..runtime.engine import Engine
     data = sys.stdin.buffer.read()
     try:
         Engine(from_bytes(data, sys.argv[1]), kernel_model=False)

@@ -21,7 +21,7 @@ import oras.defaults
 import oras.provider
 import requests
 
-from ..errors import Diagnostic, JibrilError, Span
+from ..core.errors import Diagnostic, JibrilError, Span
 
 MEDIA_BUNDLE = "application/vnd.jibril.bundle.v1+json"
 MEDIA_SIGNATURE = "application/vnd.jibril.bundle.signature.v1+json"

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..errors import Diagnostic, JibrilError, Span
+from ..core.errors import Diagnostic, JibrilError, Span
 
 KEY_SUFFIX = ".key"
 PUB_SUFFIX = ".pub"

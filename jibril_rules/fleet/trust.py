@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import Collector, Diagnostic, JibrilError, Span
+from ..core.errors import Collector, Diagnostic, JibrilError, Span
 from .signing import SIG_SUFFIX, PublicKey, Verified, load_public, sig_path, verify_bytes
 
 BUNDLES_KEYS = ("trust",)
@@ -23,7 +23,7 @@ BUNDLES_KEYS = ("trust",)
 
 def check_bundles_section(section: Any, diags: Collector, base_dir: str) -> dict[str, Any]:
     """Validate `bundles:` with spans; return it with trust paths made absolute."""
-    from ..source import key_span, span_of
+    from ..core.source import key_span, span_of
     if not isinstance(section, dict):
         diags.add("JR021", "'bundles' must be a mapping", span_of(section),
                   "e.g. bundles: {trust: [/etc/jibril/fleet.pub]}")

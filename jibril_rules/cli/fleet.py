@@ -11,11 +11,12 @@ from pathlib import Path
 
 import click
 
-from ..errors import JibrilError
+from ..core.errors import JibrilError
+from .app import main
 
 
 def _fail(e: JibrilError) -> None:
-    from ..lint import format_human
+    from ..tools.lint import format_human
     sys.stderr.write(format_human(e.diagnostics, {}))
     sys.exit(1)
 
@@ -30,27 +31,27 @@ def _readable(bundle: str) -> None:
             raise
 
 
-@click.command()
+@main.command()
 @click.option("--out", "prefix", required=True, help="Writes PREFIX.key (mode 0600) and PREFIX.pub.")
 def keygen(prefix: str) -> None:
     """Create an Ed25519 signing key pair for bundles."""
-    from .signing import keygen as make
+    from ..fleet.signing import keygen as make
     try:
         key, pub = make(prefix)
     except JibrilError as e:
         _fail(e)
-    from .signing import load_public
+    from ..fleet.signing import load_public
     click.echo(f"wrote {key} (private, mode 0600) and {pub} (key id {load_public(pub).key_id}); "
                f"give agents {pub} (bundles.trust), keep {key} on the build machine")
 
 
-@click.command()
+@main.command()
 @click.argument("bundle")
 @click.option("--key", "key_path", required=True, help="PREFIX.key from `jibril keygen`.")
 @click.option("--revision", default=None, help="Source revision to record (default: git HEAD, if any).")
 def sign(bundle: str, key_path: str, revision: str | None) -> None:
     """Sign BUNDLE: writes BUNDLE.sig beside it (the bundle bytes stay as they are)."""
-    from .signing import git_revision, sign_file
+    from ..fleet.signing import git_revision, sign_file
     try:
         _readable(bundle)  # refuse to sign something that is not a bundle
         out = sign_file(bundle, key_path, revision or git_revision(bundle))
@@ -59,12 +60,12 @@ def sign(bundle: str, key_path: str, revision: str | None) -> None:
     click.echo(f"signed {bundle} -> {out}")
 
 
-@click.command()
+@main.command()
 @click.argument("bundle")
 @click.option("--key", "keys", multiple=True, required=True, help="PREFIX.pub (repeatable).")
 def verify(bundle: str, keys: tuple[str, ...]) -> None:
     """Exit 0 when BUNDLE.sig is a valid signature of BUNDLE by one of the keys, else 1."""
-    from .signing import load_public, verify_file
+    from ..fleet.signing import load_public, verify_file
     try:
         v = verify_file(bundle, [load_public(k) for k in keys])
     except JibrilError as e:
@@ -75,14 +76,14 @@ def verify(bundle: str, keys: tuple[str, ...]) -> None:
                f"source revision {p['source_revision'] or 'unknown'}")
 
 
-@click.command()
+@main.command()
 @click.argument("bundle")
 @click.argument("ref")
 @click.option("--plain-http", is_flag=True, help="Registry without TLS (e.g. on 127.0.0.1).")
 def push(bundle: str, ref: str, plain_http: bool) -> None:
     """Push BUNDLE (and BUNDLE.sig) to REGISTRY/REPO:TAG as an OCI artifact."""
-    from .oci import Client
-    from .signing import sig_path
+    from ..fleet.oci import Client
+    from ..fleet.signing import sig_path
     try:
         _readable(bundle)
         data = Path(bundle).read_bytes()
@@ -97,7 +98,7 @@ def push(bundle: str, ref: str, plain_http: bool) -> None:
     click.echo(f"pushed {bundle} -> {ref} ({digest})")
 
 
-@click.command()
+@main.command()
 @click.argument("ref")
 @click.option("-o", "--output", "out", required=True, help="Bundle file to write (and OUT.sig).")
 @click.option("--key", "keys", multiple=True, help="PREFIX.pub to verify with (default: bundles.trust).")
@@ -107,9 +108,9 @@ def pull(ref: str, out: str, keys: tuple[str, ...], plain_http: bool, config_pat
     """Fetch REF (tag or digest), verify it, then write it; nothing is written on failure."""
     from ..bundle import from_bytes
     from ..config import load_config
-    from .oci import Client, write_atomic
-    from .signing import sig_path
-    from .trust import policy_for
+    from ..fleet.oci import Client, write_atomic
+    from ..fleet.signing import sig_path
+    from ..fleet.trust import policy_for
     try:
         policy = policy_for(load_config(config_path), keys)
         art = Client(plain_http).fetch(ref)
@@ -125,19 +126,16 @@ def pull(ref: str, out: str, keys: tuple[str, ...], plain_http: bool, config_pat
     click.echo(f"pulled {ref} ({art.digest}) -> {out}; {how}")
 
 
-@click.command(name="tag")
+@main.command(name="tag")
 @click.argument("src")
 @click.argument("tag")
 @click.option("--plain-http", is_flag=True, help="Registry without TLS (e.g. on 127.0.0.1).")
 def tag_cmd(src: str, tag: str, plain_http: bool) -> None:
     """Point TAG (same repository) at SRC's manifest: roll back with REPO@sha256:OLD stable."""
-    from .oci import Client
+    from ..fleet.oci import Client
     try:
         digest = Client(plain_http).retag(src, tag)
     except JibrilError as e:
         _fail(e)
     click.echo(f"tagged {digest} as {tag}")
 
-
-COMMANDS = {"keygen": keygen, "sign": sign, "verify": verify, "push": push, "pull": pull,
-            "tag": tag_cmd}
