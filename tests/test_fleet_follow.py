@@ -250,3 +250,16 @@ def test_live_agent_shared_counter_and_redis_down(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "state" / "reactions.sqlite") as db:
         kv = dict(db.execute("SELECT key, value FROM kv WHERE ns = 'counted'").fetchall())
     assert kv["last"] == "-1" and "unreachable" in kv["errno"], kv
+
+
+def test_run_refuses_unsigned_bundle_with_trust_key(tmp_path: Path) -> None:
+    d = tmp_path / "watched"
+    (tmp_path / "r.yaml").write_text(watch("w", d, "x"))
+    assert jibril("keygen", "--out", "k", cwd=tmp_path).returncode == 0
+    assert jibril("compile", "r.yaml", "-o", "u.jbundle", cwd=tmp_path).returncode == 0
+    (tmp_path / "jibril.yaml").write_text(f"bundles: {{trust: [k.pub]}}\n"
+                                          f"reactions: {{state_dir: '{tmp_path}/state'}}\n")
+    r = jibril("run", "--from", "u.jbundle", "--for", "1", "--control", "", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "u.jbundle:1:1: error JR081: bundle is unsigned" in r.stderr
+    assert f"{tmp_path}/k.pub (key id" in r.stderr and "bundles.trust in" in r.stderr

@@ -136,3 +136,13 @@ def test_newer_engine_bundle_is_refused(signed: Path) -> None:
         from_bytes(json.dumps(doc).encode(), "new.jbundle")
     d = ei.value.diagnostics[0]
     assert d.code == "JR082" and "99.0.0 or newer" in d.message and d.span.file == "new.jbundle"
+
+
+def test_replay_refuses_unsigned_bundle_when_trust_is_set(signed: Path) -> None:
+    (signed / "jibril.yaml").write_text("bundles:\n  trust: [k.pub]\n")
+    (signed / "ev.jsonl").write_text("")
+    ok = jibril("replay", "ev.jsonl", "--from", "b.jbundle", cwd=signed)
+    assert ok.returncode == 0 and "verified" in ok.stderr, ok.stderr
+    (signed / "u.jbundle").write_bytes((signed / "b.jbundle").read_bytes())
+    r = jibril("replay", "ev.jsonl", "--from", "u.jbundle", cwd=signed)
+    assert r.returncode == 1 and "u.jbundle:1:1" in r.stderr and "k.pub (key id" in r.stderr

@@ -41,7 +41,7 @@ def check_bundles_section(section: Any, diags: Collector, base_dir: str) -> dict
         return {}
     paths = []
     for i, p in enumerate(trust):
-        full = p if os.path.isabs(p) else os.path.join(base_dir, p)
+        full = os.path.abspath(p if os.path.isabs(p) else os.path.join(base_dir, p))
         try:
             load_public(full)
         except JibrilError as e:

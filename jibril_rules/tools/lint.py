@@ -140,8 +140,8 @@ def format_human(diags: list[Diagnostic], sources: dict[str, Any]) -> str:
     for d in diags:
         out.append(f"{d.span}: {d.severity.value} {d.code}: {d.message}")
         src = _source_lines(d.span.file, sources)
-        if src is not None and 0 < d.span.line <= len(src.lines):
-            text = src.lines[d.span.line - 1]
+        text = src.lines[d.span.line - 1] if src is not None and 0 < d.span.line <= len(src.lines) else None
+        if text is not None and len(text) <= 400:  # not a bundle's one 50 KB JSON line
             out.append(f"    {text}")
             out.append("    " + " " * (max(d.span.col, 1) - 1) + "^")
         if d.hint:
