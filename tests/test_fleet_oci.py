@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from fleet_support import Registry, registry
 
+from jibril_rules.core.errors import JibrilError
+
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = """
 - kind: watch
@@ -135,3 +137,73 @@ def test_registry_down_is_a_clear_error_quickly(work: Path) -> None:
     assert r.returncode == 1 and "registry unreachable" in r.stderr and "Traceback" not in r.stderr
     r = jibril("pull", "not a ref", "-o", "p.jbundle", cwd=work)
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_follower_offers_new_digests_refuses_bad_ones_and_survives_the_registry(
+        reg: Registry, work: Path, tmp_path: Path) -> None:
+    """The poller alone (the live swap is in test_fleet_follow.py): `offer` stands for the agent."""
+    import hashlib
+    import time
+
+    from jibril_rules.fleet.follow import Audit, Follower, FollowOptions, LastGood
+    from jibril_rules.fleet.oci import Client
+    from jibril_rules.fleet.trust import TrustPolicy
+    (work / "r2.yaml").write_text(RECIPE.format(name="fleet_two"))
+    assert jibril("compile", "r2.yaml", "-o", "b2.jbundle", "--sign", "k.key", cwd=work).returncode == 0
+    ref = f"{reg.addr}/jibril/rules:stable"
+    assert jibril("push", "b.jbundle", ref, "--plain-http", cwd=work).returncode == 0
+    said: list[str] = []
+    audit = tmp_path / "audit.jsonl"
+    fol = Follower(FollowOptions(ref, 0.2, True), TrustPolicy.from_paths([str(work / "k.pub")], "test"),
+                   LastGood(str(tmp_path / "state")), Audit(str(audit)), said.append)
+    first = fol.initial()
+    assert first.by_name("fleet_one") and fol.status()["active_source"] == "registry"
+    offered: list[object] = []
+    fol.start(lambda b, done: (offered.append(b), done(None)))
+    try:
+        assert jibril("push", "b2.jbundle", ref, "--plain-http", cwd=work).returncode == 0
+        end = time.monotonic() + 15
+        while not offered and time.monotonic() < end:
+            time.sleep(0.05)
+        assert offered and offered[0].by_name("fleet_two")  # type: ignore[attr-defined]
+        # a blob changed in the registry's storage: refused once, not retried as "registry down"
+        (work / "r3.yaml").write_text(RECIPE.format(name="fleet_three"))
+        assert jibril("compile", "r3.yaml", "-o", "b3.jbundle", "--sign", "k.key", cwd=work).returncode == 0
+        want = hashlib.sha256((work / "b3.jbundle").read_bytes()).hexdigest()
+        Client(plain_http=True).push((work / "b3.jbundle").read_bytes(),
+                                     (work / "b3.jbundle.sig").read_bytes(), f"{reg.addr}/jibril/other:x", "b3")
+        blob = next((tmp_path / "registry" / "storage").rglob(f"blobs/sha256/{want[:2]}/{want}/data"))
+        blob.write_bytes(blob.read_bytes().replace(b"fleet_three", b"fleet_thr3e"))
+        assert jibril("push", "b3.jbundle", ref, "--plain-http", cwd=work).returncode == 0
+        end = time.monotonic() + 15
+        while fol.status()["refused_digest"] is None and time.monotonic() < end:
+            time.sleep(0.05)
+        st = fol.status()
+        assert "served with digest" in st["refused_reason"] and st["poll_failures"] == 0, st
+        assert len(offered) == 1
+        polls = st["polls"]
+        time.sleep(1)
+        assert fol.status()["polls"] > polls and len(offered) == 1  # not offered again
+        reg.stop()
+        end = time.monotonic() + 15
+        while not fol.status()["registry"].startswith("unreachable") and time.monotonic() < end:
+            time.sleep(0.05)
+        assert fol.status()["registry"].startswith("unreachable")
+    finally:
+        fol.stop()
+    events = [json.loads(x)["event"] for x in audit.read_text().splitlines()]
+    assert events[:2] == ["activated", "activated"] and "refused" in events
+    assert "registry_unreachable" in events
+    # a restart with the registry down starts from the last good bundle (fleet_two)
+    fol2 = Follower(FollowOptions(ref, 0.2, True), TrustPolicy.from_paths([str(work / "k.pub")], "t"),
+                    LastGood(str(tmp_path / "state")), Audit(None), said.append)
+    again = fol2.initial()
+    assert again.by_name("fleet_two") and fol2.status()["active_source"] == "last good"
+    assert any("LAST GOOD" in s for s in said)
+    # with the key rotated away, the last good bundle is refused too
+    assert jibril("keygen", "--out", "new", cwd=work).returncode == 0
+    fol3 = Follower(FollowOptions(ref, 0.2, True), TrustPolicy.from_paths([str(work / "new.pub")], "t"),
+                    LastGood(str(tmp_path / "state")), Audit(None), said.append)
+    with pytest.raises(JibrilError) as ei:
+        fol3.initial()
+    assert "untrusted key" in ei.value.diagnostics[0].message

@@ -186,6 +186,10 @@ class Follower:
         except RegistryError as e:
             self._registry_down(e)
             why = f"registry unreachable ({_reason(e)})"
+        except JibrilError as e:  # the registry answered with something we refuse
+            self._registry_ok()
+            why = f"the artifact at {self.opts.ref} was refused ({_reason(e)})"
+            self.say(f"jibril: REFUSED {self.opts.ref}: {_reason(e)}")
         last = self.state.load()
         if last is None:
             raise JibrilError([Diagnostic(
@@ -243,11 +247,13 @@ class Follower:
         self._registry_ok()
         if digest == self.active or digest in self.refused:
             return
-        art = self.client.fetch(self._pinned(digest))
-        art = Artifact(self.opts.ref, art.digest, art.bundle, art.signature)
         try:
+            art = self.client.fetch(self._pinned(digest))
+            art = Artifact(self.opts.ref, art.digest, art.bundle, art.signature)
             bundle = self.vet(art)
-        except JibrilError as e:
+        except RegistryError:
+            raise  # connectivity: retried with backoff
+        except JibrilError as e:  # content: refused for good (a digest never changes)
             self._refuse(digest, e)
             return
         done = threading.Event()

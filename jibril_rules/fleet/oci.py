@@ -40,6 +40,13 @@ class RegistryError(JibrilError):
         super().__init__([Diagnostic(CODE_REGISTRY, why, Span(ref), hint)])
 
 
+class BadArtifact(JibrilError):
+    """The registry answered, with content we refuse (wrong digest, not our artifact)."""
+
+    def __init__(self, ref: str, why: str, hint: str) -> None:
+        super().__init__([Diagnostic("JR080", why, Span(ref), hint)])
+
+
 @dataclass(frozen=True)
 class Artifact:
     ref: str
@@ -142,8 +149,8 @@ class Client:
         body = r.content
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if c.digest and c.digest != digest:
-            raise RegistryError(ref, f"the registry served a manifest with digest {digest}, "
-                                "not the one asked for", "the registry content is corrupt")
+            raise BadArtifact(ref, f"the registry served a manifest with digest {digest}, "
+                              "not the one asked for", "the registry content is corrupt")
         return body, digest
 
     def resolve(self, ref: str) -> str:
@@ -158,10 +165,11 @@ class Client:
             m = json.loads(body)
             layers = {str(x["mediaType"]): x for x in m["layers"]}
         except (ValueError, KeyError, TypeError):
-            raise RegistryError(ref, "the manifest is not an OCI image manifest") from None
+            raise BadArtifact(ref, "the manifest is not an OCI image manifest",
+                              "push the bundle with 'jibril push'") from None
         if MEDIA_BUNDLE not in layers:
-            raise RegistryError(ref, "this artifact holds no jibril bundle",
-                                f"push one with 'jibril push' (layer type {MEDIA_BUNDLE})")
+            raise BadArtifact(ref, "this artifact holds no jibril bundle",
+                              f"push one with 'jibril push' (layer type {MEDIA_BUNDLE})")
         bundle = self._get_blob(ref, c, layers[MEDIA_BUNDLE])
         sig = self._get_blob(ref, c, layers[MEDIA_SIGNATURE]) if MEDIA_SIGNATURE in layers else None
         return Artifact(ref, digest, bundle, sig)
@@ -169,15 +177,16 @@ class Client:
     def _get_blob(self, ref: str, c: oras.container.Container, layer: dict[str, Any]) -> bytes:
         want, size = str(layer.get("digest")), int(layer.get("size", 0))
         if size > MAX_BLOB:
-            raise RegistryError(ref, f"layer {want} is {size} bytes, more than {MAX_BLOB}")
+            raise BadArtifact(ref, f"layer {want} is {size} bytes, more than {MAX_BLOB}",
+                              "a bundle is a few MB at most: this is not one")
         r = self._call(ref, self.reg.get_blob, c, want)
         if r.status_code != 200:
             raise RegistryError(ref, f"blob {want}: HTTP {r.status_code} {_body(r)}")
         data = r.content
         got = "sha256:" + hashlib.sha256(data).hexdigest()
         if got != want:  # content addressing: a blob changed in storage is refused here
-            raise RegistryError(ref, f"blob {want[:19]}... served with digest {got[:19]}...",
-                                "the registry storage is corrupt or was tampered with")
+            raise BadArtifact(ref, f"blob {want[:19]}... served with digest {got[:19]}...",
+                              "the registry storage is corrupt or was tampered with")
         return data
 
 
