@@ -240,6 +240,33 @@ def test_live_agent_shared_counter_and_redis_down(tmp_path: Path) -> None:
             import redis as redis_py
             cli = redis_py.Redis.from_url(red.url)
             assert wait(lambda: int(cli.hget("jibril:kv:shared", "live_hits") or 0) >= 3, 10)
+            time.sleep(0.5)
+            before = int(cli.hget("jibril:kv:shared", "live_hits"))
+            # a second host (a replay with the same store) adds to the same counter
+            with open(tmp_path / "ev.jsonl", "w") as f:
+                for i in range(4):
+                    f.write(json.dumps({"uuid": f"r{i}", "timestamp": "2026-11-22T10:00:10Z",
+                                        "mechanism": "file_access",
+                                        "process": {"pid": 4000 + i, "ppid": 1, "uid": 1000,
+                                                    "comm": "touch", "exe": "/usr/bin/touch"},
+                                        "file": {"file": f"{d}/c{100 + i}", "dir": str(d),
+                                                 "basename": f"c{100 + i}", "actions": ["create"]}})
+                            + "\n")
+            host2 = tmp_path / "host2"
+            host2.mkdir()
+            (host2 / "jibril.yaml").write_text(
+                f"reactions: {{state_dir: '{host2}/state', temp_root: '{host2}', store: '{red.url}'}}\n")
+            r = jibril("replay", str(tmp_path / "ev.jsonl"), "--from", str(tmp_path / "r.yaml"), cwd=host2)
+            assert r.returncode == 0, r.stderr
+            assert int(cli.hget("jibril:kv:shared", "live_hits")) == before + 4
+            assert detects(agent, "counted", d / "c50")  # the agent reads the fleet-wide total
+            import sqlite3
+
+            def agent_last() -> int:
+                with sqlite3.connect(tmp_path / "state" / "reactions.sqlite") as db:
+                    row = db.execute("SELECT value FROM kv WHERE ns = 'counted' AND key = 'last'").fetchone()
+                return int(row[0]) if row else 0
+            assert wait(lambda: agent_last() >= before + 5, 10), agent_last()
             red.stop()
             for i in range(3, 6):
                 assert detects(agent, "counted", d / f"c{i}")  # detection goes on

@@ -207,3 +207,19 @@ def test_follower_offers_new_digests_refuses_bad_ones_and_survives_the_registry(
     with pytest.raises(JibrilError) as ei:
         fol3.initial()
     assert "untrusted key" in ei.value.diagnostics[0].message
+
+
+def test_a_registry_that_never_answers_is_bounded(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from jibril_rules.fleet.oci import Client, RegistryError
+    with socket.socket() as srv:  # accepts connections (backlog) and never answers
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        port = srv.getsockname()[1]
+        t0 = time.monotonic()
+        with pytest.raises(RegistryError) as ei:
+            Client(plain_http=True, timeout_s=0.5).resolve(f"127.0.0.1:{port}/jibril/rules:stable")
+        assert time.monotonic() - t0 < 3
+    assert "unreachable" in ei.value.diagnostics[0].message

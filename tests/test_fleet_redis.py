@@ -162,3 +162,19 @@ def test_unreachable_port_never_blocks(tmp_path: Path) -> None:
         with pytest.raises(HelperFailure):
             s.incr("r", "shared:x", 1)
     assert time.monotonic() - t0 < 2 and s.stats()["store_failures"] == 50
+
+
+def test_recipe_keys_go_to_redis_only_when_configured(redis: Redis, tmp_path: Path) -> None:
+    from jibril_rules.reactions.datastore import DataStore
+    from jibril_rules.reactions.store_redis import RedisStore, RoutedStore
+    for recipe_keys in (False, True):
+        local = DataStore(str(tmp_path / f"s{recipe_keys}.sqlite"))
+        remote = RedisStore(redis.url)
+        s = RoutedStore(local, remote, recipe_keys)
+        s.incr("rec", "shared:n", 1)
+        s.incr("rec", "own", 1)
+        assert remote.get("x", "shared:n") is not None and local.get("x", "shared:n") is None
+        assert (remote.get("rec", "own") is not None) is recipe_keys
+        assert (local.get("rec", "own") is not None) is not recipe_keys
+        remote.clear("rec")
+        s.close()
