@@ -213,6 +213,14 @@ def test_follow_without_key_refuses_to_start(tmp_path: Path) -> None:
     (tmp_path / "jibril.yaml").write_text(f"reactions: {{state_dir: '{tmp_path}/state'}}\n")
     r = jibril("run", "--follow", "127.0.0.1:1/x/y:z", "--for", "1", "--control", "", cwd=tmp_path)
     assert r.returncode == 1 and "needs a trust key" in r.stderr and "Traceback" not in r.stderr
+    assert jibril("keygen", "--out", "k", cwd=tmp_path).returncode == 0
+    from fleet_support import free_port
+    r = jibril("run", "--follow", f"127.0.0.1:{free_port()}/x/y:z", "--key", "k.pub", "--plain-http",
+               "--for", "1", "--control", "", cwd=tmp_path)
+    assert r.returncode == 1 and "no last good bundle" in r.stderr and "Traceback" not in r.stderr
+    r = jibril("run", "--follow", "127.0.0.1:1/x/y:z", "--key", "k.pub", "--every", "soon",
+               "--control", "", cwd=tmp_path)
+    assert r.returncode == 1 and "not a duration" in r.stderr
 
 
 def test_live_agent_shared_counter_and_redis_down(tmp_path: Path) -> None:
