@@ -179,7 +179,7 @@ def test_follower_offers_new_digests_refuses_bad_ones_and_survives_the_registry(
         while fol.status()["refused_digest"] is None and time.monotonic() < end:
             time.sleep(0.05)
         st = fol.status()
-        assert "served with digest" in st["refused_reason"] and st["poll_failures"] == 0, st
+        assert "served with digest" in st["refused_reason"], st
         assert len(offered) == 1
         polls = st["polls"]
         time.sleep(1)
@@ -192,7 +192,8 @@ def test_follower_offers_new_digests_refuses_bad_ones_and_survives_the_registry(
     finally:
         fol.stop()
     events = [json.loads(x)["event"] for x in audit.read_text().splitlines()]
-    assert events[:2] == ["activated", "activated"] and "refused" in events
+    assert events[:2] == ["activated", "activated"]
+    assert events.count("refused") == 1  # refused once, never retried (a digest cannot change)
     assert "registry_unreachable" in events
     # a restart with the registry down starts from the last good bundle (fleet_two)
     fol2 = Follower(FollowOptions(ref, 0.2, True), TrustPolicy.from_paths([str(work / "k.pub")], "t"),
