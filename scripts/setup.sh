@@ -15,10 +15,25 @@ fleet_new=()
 command -v docker-registry >/dev/null 2>&1 || fleet_new+=(docker-registry)
 command -v redis-server >/dev/null 2>&1 || fleet_new+=(redis-server)
 need_apt+=(${fleet_new[@]+"${fleet_new[@]}"})
+# observability tests (issue 11): the real Prometheus server and headless Chromium
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${need_apt[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need_apt[@]}" >/dev/null
+  # the prometheus package starts a server of its own on :9090; the tests start theirs
+  if [[ " ${need_apt[*]} " == *" prometheus "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+      service prometheus stop >/dev/null 2>&1 || true
+      service prometheus-node-exporter stop >/dev/null 2>&1 || true
+    fi
+  fi
+  for tool in prometheus chromium; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool is still missing after apt-get install" >&2; exit 1; }
+  done
 fi
 # The tests start their own registry and redis on 127.0.0.1 with random ports: the services
 # the packages install must not run (nor start at boot) and listen on fixed ports.

@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -24,7 +24,7 @@ def _say(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _user_error(e: Exception) -> None:
+def _user_error(e: Exception) -> NoReturn:
     from ..tools.lint import format_human
     sys.stderr.write(format_human(getattr(e, "diagnostics", []), {}))
     sys.exit(1)
@@ -63,6 +63,13 @@ def _reload(source: tuple[str, ...], policy: Any = None) -> Any:
               help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
+@click.option("--metrics-listen", default=None,
+              help="HOST:PORT for /metrics, /healthz and the status page (default: config "
+                   "metrics.listen or 127.0.0.1:9376; '' turns it off).")
+@click.option("--log-level", default=None,
+              help="debug|info|warning|error (default: $JIBRIL_LOG_LEVEL, config log.level, info).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or JSON (default: config log.format, text).")
 @click.option("--follow", "follow_ref", default=None,
               help="Follow REGISTRY/REPO:TAG: swap to each new signed bundle it points at.")
 @click.option("--every", default="30s", show_default=True, help="Poll interval of --follow (2s, 5m).")
@@ -71,7 +78,8 @@ def _reload(source: tuple[str, ...], policy: Any = None) -> Any:
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
         outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
-        control_path: str, follow_ref: str | None, every: str, keys: tuple[str, ...],
+        control_path: str, metrics_listen: str | None, log_level: str | None,
+        log_format: str | None, follow_ref: str | None, every: str, keys: tuple[str, ...],
         plain_http: bool) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
@@ -88,11 +96,20 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     except SensorUnavailable as e:
         _fail(str(e))
     from ..core.errors import JibrilError
+    from ..observe import runner as observe
+    from ..observe.settings import from_paths
     follower = None
     try:
         cfg = load_config(config_path)
         from ..fleet.trust import policy_for
         policy = policy_for(cfg, keys)
+    except JibrilError as e:
+        _user_error(e)
+    try:
+        obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
+    except ValueError as e:
+        _fail(str(e), 2)
+    try:
         if follow_ref:  # fleet: the bundle comes from a registry tag (fleet/follow.py)
             if source:
                 _fail("--follow and --from exclude each other", 2)
@@ -100,10 +117,15 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
             follower = setup(follow_ref, every, plain_http, policy, dict(cfg.reactions), _say)
             bundle = follower.initial()
         else:
+            source = source or from_paths(cfg.observe)
             bundle = _reload(source, policy)
     except JibrilError as e:
         _user_error(e)
-    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    try:
+        printers = make_printers(observe.printer_specs(cfg.printers, fmt, outputs),
+                                 metrics=obs.metrics)
+    except (ValueError, TypeError, OSError) as e:
+        _fail(f"printers: {e}", 2)
     runtime = None
     if not no_reactions and (follower or any(r.reactions for r in bundle.recipes)):
         from ..reactions import ReactionConfig, ReactionRuntime
@@ -113,13 +135,19 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source, policy), opts=opts)
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source, policy), opts=opts,
+                  observer=obs.observer)
     if follower is not None:
         agent.loader = lambda: follower.poke()  # SIGHUP / ctl reload: poll the registry now
         agent.extras["fleet"] = follower.status
     if runtime is not None and hasattr(runtime.services.store, "stats"):
         agent.extras["store"] = runtime.services.store.stats
     agent.install_signals()
+    try:
+        observe.serve(obs, (cfg.observe.get("metrics") or {}).get("token"))
+    except OSError as e:
+        _fail(f"cannot serve metrics on {obs.listen}: {e.strerror or e}; pass --metrics-listen "
+              "HOST:PORT (or '' to turn it off)")
     control = None
     if control_path:
         from ..runtime.control import ControlServer, agent_handler
@@ -132,9 +160,11 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         agent.start()
     except SensorUnavailable as e:
         agent.close()
+        obs.close()
         _fail(str(e))
     except Exception as e:
         agent.close()
+        obs.close()
         _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
     if follower is not None:
         follower.start(agent.offer)
@@ -145,6 +175,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
             follower.stop()
         if control is not None:
             control.close()
+        obs.close()
 
 
 @main.command()
