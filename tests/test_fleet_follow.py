@@ -54,7 +54,8 @@ class AgentProc:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "jibril_rules.cli", "run", *args, "--dry-run",
                  "--for", "300", "--status-every", "1", "--output", f"jsonl:{self.jsonl}",
-                 "--control", self.sock], cwd=cwd, env=env, stdout=o, stderr=e)
+                 "--control", self.sock, "--metrics-listen", ""], cwd=cwd, env=env, stdout=o,
+                stderr=e)
         assert wait(lambda: "ready" in self.out.read_text() or self.proc.poll() is not None, 120)
         assert self.proc.poll() is None, self.err.read_text()
 
@@ -142,7 +143,7 @@ def test_follow_swap_refuse_registry_down_and_restart(tmp_path: Path) -> None:
             t0 = time.monotonic()
             pushed = jibril("push", "b.jbundle", ref, "--plain-http", cwd=w)
             assert pushed.returncode == 0, pushed.stderr
-            assert detects(agent, "added_by_follow", d / "late", timeout=30), agent.stderr()
+            assert detects(agent, "added_by_follow", d / "late", timeout=60), agent.stderr()
             took = time.monotonic() - t0
             stop.touch()
             assert wl.wait(60) == 0
@@ -211,15 +212,18 @@ def test_follow_swap_refuse_registry_down_and_restart(tmp_path: Path) -> None:
 
 def test_follow_without_key_refuses_to_start(tmp_path: Path) -> None:
     (tmp_path / "jibril.yaml").write_text(f"reactions: {{state_dir: '{tmp_path}/state'}}\n")
-    r = jibril("run", "--follow", "127.0.0.1:1/x/y:z", "--for", "1", "--control", "", cwd=tmp_path)
+    r = jibril("run", "--follow", "127.0.0.1:1/x/y:z", "--for", "1", "--control", "", "--metrics-listen", "",
+               cwd=tmp_path)
     assert r.returncode == 1 and "needs a trust key" in r.stderr and "Traceback" not in r.stderr
     assert jibril("keygen", "--out", "k", cwd=tmp_path).returncode == 0
     from fleet_support import free_port
     r = jibril("run", "--follow", f"127.0.0.1:{free_port()}/x/y:z", "--key", "k.pub", "--plain-http",
-               "--for", "1", "--control", "", cwd=tmp_path)
+               "--for", "1", "--control", "", "--metrics-listen", "",
+               cwd=tmp_path)
     assert r.returncode == 1 and "no last good bundle" in r.stderr and "Traceback" not in r.stderr
     r = jibril("run", "--follow", "127.0.0.1:1/x/y:z", "--key", "k.pub", "--every", "soon",
-               "--control", "", cwd=tmp_path)
+               "--control", "", "--metrics-listen", "",
+               cwd=tmp_path)
     assert r.returncode == 1 and "not a duration" in r.stderr
 
 
@@ -294,7 +298,8 @@ def test_run_refuses_unsigned_bundle_with_trust_key(tmp_path: Path) -> None:
     assert jibril("compile", "r.yaml", "-o", "u.jbundle", cwd=tmp_path).returncode == 0
     (tmp_path / "jibril.yaml").write_text(f"bundles: {{trust: [k.pub]}}\n"
                                           f"reactions: {{state_dir: '{tmp_path}/state'}}\n")
-    r = jibril("run", "--from", "u.jbundle", "--for", "1", "--control", "", cwd=tmp_path)
+    r = jibril("run", "--from", "u.jbundle", "--for", "1", "--control", "", "--metrics-listen", "",
+               cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "u.jbundle:1:1: error JR081: bundle is unsigned" in r.stderr
     assert f"{tmp_path}/k.pub (key id" in r.stderr and "bundles.trust in" in r.stderr
