@@ -54,7 +54,8 @@ class Collector:
 
 
 def bench_follow(tmp: Path, every: str, rounds: int) -> None:
-    from jibril_rules.bundle import compile_ruleset, write
+    from jibril_rules.bundle import write
+    from jibril_rules.compiler.driver import compile_ruleset
     from jibril_rules.compiler.ruleset import load_paths
     from jibril_rules.fleet.follow import Audit, Follower, FollowOptions, LastGood, parse_duration
     from jibril_rules.fleet.oci import Client

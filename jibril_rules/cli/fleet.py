@@ -16,7 +16,7 @@ from .app import main
 
 
 def _fail(e: JibrilError) -> None:
-    from ..tools.lint import format_human
+    from ..core.report import format_human
     sys.stderr.write(format_human(e.diagnostics, {}))
     sys.exit(1)
 

@@ -25,7 +25,7 @@ def _say(line: str) -> None:
 
 
 def _user_error(e: Exception) -> NoReturn:
-    from ..tools.lint import format_human
+    from ..core.report import format_human
     sys.stderr.write(format_human(getattr(e, "diagnostics", []), {}))
     sys.exit(1)
 
@@ -40,7 +40,7 @@ def _bundle(source: tuple[str, ...], policy: Any = None) -> Any:
 
 def _reload(source: tuple[str, ...], policy: Any = None) -> Any:
     """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
-    from ..bundle import load_isolated
+    from ..runtime.loading import load_isolated
     if policy is None:
         return load_isolated(list(source) or ["alchemies"])
     from ..fleet.trust import load_checked  # bundles.trust applies to every load
@@ -128,11 +128,8 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         _fail(f"printers: {e}", 2)
     runtime = None
     if not no_reactions and (follower or any(r.reactions for r in bundle.recipes)):
-        from ..reactions import ReactionConfig, ReactionRuntime
-        raw = dict(cfg.reactions)
-        if dry_run or enforce:
-            raw["mode"] = "monitor" if dry_run else "enforce"
-        runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
+        from ..runtime.pipeline import reaction_runtime
+        runtime = reaction_runtime(cfg.reactions, "monitor" if dry_run else "enforce" if enforce else None)
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
     agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source, policy), opts=opts,

@@ -83,7 +83,8 @@ def policy_for(cfg: Any, extra: tuple[str, ...] = ()) -> TrustPolicy:
 def load_checked(paths: list[str], policy: TrustPolicy,
                  say: Callable[[str], None]) -> tuple[Any, Verified | None]:
     """Load what `jibril run --from` names under the trust policy; raise located errors."""
-    from ..bundle import from_bytes, is_bundle_path, load_isolated
+    from ..bundle import from_bytes, is_bundle_path
+    from ..runtime.loading import load_isolated
     single = len(paths) == 1 and Path(paths[0]).is_file() and is_bundle_path(paths[0])
     if policy.keys:
         if not single:
