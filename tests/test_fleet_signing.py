@@ -121,11 +121,16 @@ def test_no_trust_key_says_unverified(signed: Path) -> None:
 
 def test_bad_trust_key_in_config_is_located(tmp_path: Path) -> None:
     from jibril_rules.config import load_config
-    (tmp_path / "jibril.yaml").write_text("bundles:\n  trust:\n    - missing.pub\n  trsut: 1\n")
+    (tmp_path / "jibril.yaml").write_text("bundles:\n  trust:\n    - missing.pub\n")
     with pytest.raises(JibrilError) as ei:
         load_config(str(tmp_path / "jibril.yaml"))
-    msgs = {(d.code, d.span.line) for d in ei.value.diagnostics}
-    assert ("JR020", 4) in msgs and ("JR022", 3) in msgs
+    d = ei.value.diagnostics[0]
+    assert (d.code, d.span.line, d.span.col) == ("JR022", 3, 7) and "missing.pub" in d.message
+    (tmp_path / "jibril.yaml").write_text("bundles:\n  trsut: []\n")
+    with pytest.raises(JibrilError) as ei:
+        load_config(str(tmp_path / "jibril.yaml"))
+    d = ei.value.diagnostics[0]
+    assert (d.code, d.span.line) == ("JR020", 2) and "did you mean 'trust'" in d.hint
 
 
 def test_newer_engine_bundle_is_refused(signed: Path) -> None:

@@ -15,40 +15,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import Collector, Diagnostic, JibrilError, Span
+from ..core.errors import Diagnostic, JibrilError, Span
 from .signing import SIG_SUFFIX, PublicKey, Verified, load_public, sig_path, verify_bytes
 
-BUNDLES_KEYS = ("trust",)
+
+def bundles_section() -> Any:
+    """The `bundles:` section of jibril.yaml, in the config's schema (core/confschema.py)."""
+    from ..core.confschema import Field, ListOf, Path, Section
+    return Section((Field("trust", ListOf(Path(sample="/etc/jibril/fleet.pub")), (),
+                          "public keys (PREFIX.pub, relative to jibril.yaml): every load must be "
+                          "signed by one of them"),),
+                   "fleet deployment (docs/fleet.md)", rules=(_trust_keys_load,))
 
 
-def check_bundles_section(section: Any, diags: Collector, base_dir: str) -> dict[str, Any]:
-    """Validate `bundles:` with spans; return it with trust paths made absolute."""
-    from ..core.source import key_span, span_of
-    if not isinstance(section, dict):
-        diags.add("JR021", "'bundles' must be a mapping", span_of(section),
-                  "e.g. bundles: {trust: [/etc/jibril/fleet.pub]}")
-        return {}
-    for k in section:
-        if k not in BUNDLES_KEYS:
-            diags.add("JR020", f"unknown bundles option '{k}'", key_span(section, str(k)),
-                      "valid keys: " + ", ".join(BUNDLES_KEYS))
-    trust = section.get("trust", [])
-    if trust is None:
-        trust = []
-    if not isinstance(trust, list) or not all(isinstance(p, str) for p in trust):
-        diags.add("JR021", "'bundles.trust' must be a list of public key paths",
-                  span_of(section, "trust"), "e.g. trust: [/etc/jibril/fleet.pub]")
-        return {}
-    paths = []
-    for i, p in enumerate(trust):
-        full = os.path.abspath(p if os.path.isabs(p) else os.path.join(base_dir, p))
+def _key_path(config_path: str, p: str) -> str:
+    return os.path.abspath(p if os.path.isabs(p) else os.path.join(os.path.dirname(config_path), p))
+
+
+def _trust_keys_load(raw: Any, vals: dict[str, Any], at: Any) -> None:
+    """Each trust key must be readable as an Ed25519 public key, located at its list item."""
+    from ..core.source import span_of
+    items = raw.get("trust") if isinstance(raw, dict) else None
+    for i, p in enumerate(vals.get("trust", ())):
         try:
-            load_public(full)
+            load_public(_key_path(at.span.file, p))
         except JibrilError as e:
             d = e.diagnostics[0]
-            diags.add("JR022", f"trust key {p}: {d.message}", span_of(trust, i), d.hint)
-        paths.append(full)
-    return {"trust": paths}
+            at.diags.add("JR022", f"trust key {p}: {d.message}", span_of(items, i, at.span), d.hint)
+
+
+def trust_config(config_path: str, checked: dict[str, Any]) -> dict[str, Any]:
+    """Config.bundles: the trust key paths made absolute (relative to the config file)."""
+    return {"trust": [_key_path(config_path, p) for p in checked.get("trust", ())]}
 
 
 @dataclass(frozen=True)
