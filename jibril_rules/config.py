@@ -63,7 +63,17 @@ def _state_dir_default() -> str:
     return _default_state_dir()
 
 
-REACTION_FIELDS: tuple[Field, ...] = (
+# -- fleet (issue 10): the Data* store shared by hosts (reactions/store_redis.py) --
+FLEET_REACTION_FIELDS: tuple[Field, ...] = (
+    Field("store", Str(pattern=r"|sqlite|(redis|rediss|unix)://\S+",
+                       what="sqlite or a redis://HOST:PORT/DB URL", sample="redis://127.0.0.1:6379/0"),
+          "", "sqlite (embedded) | redis://HOST:PORT/DB: `shared:` keys live in Redis"),
+    Field("store_recipe_keys", Bool(), False, "true: every recipe's own keys go to Redis too"),
+    Field("store_timeout_ms", Int(1, 10_000, "ms"), 50, "bound of one Redis call"),
+)
+
+
+REACTION_FIELDS: tuple[Field, ...] = FLEET_REACTION_FIELDS + (
     Field("mode", Str(choices=("monitor", "enforce")), "monitor",
           "monitor: helpers with side effects only record (dry run) | enforce"),
     Field("netpolicy", Bool(), False, "true: NetBlock* manage our nftables table"),
@@ -100,16 +110,6 @@ REACTION_FIELDS: tuple[Field, ...] = (
 )
 
 
-# -- fleet (issue 10): the Data* store shared by hosts (reactions/store_redis.py) --
-FLEET_REACTION_FIELDS: tuple[Field, ...] = (
-    Field("store", Str(pattern=r"|sqlite|(redis|rediss|unix)://\S+",
-                       what="sqlite or a redis://HOST:PORT/DB URL", sample="redis://127.0.0.1:6379/0"),
-          "", "sqlite (embedded) | redis://HOST:PORT/DB: `shared:` keys live in Redis"),
-    Field("store_recipe_keys", Bool(), False, "true: every recipe's own keys go to Redis too"),
-    Field("store_timeout_ms", Int(1, 10_000, "ms"), 50, "bound of one Redis call"),
-)
-
-
 def _derived(name: str, annotation: Any) -> Kind:
     """A kind for a ReactionConfig field this table does not list yet (strict by its type)."""
     text = str(annotation).replace(" ", "")
@@ -122,7 +122,7 @@ def _derived(name: str, annotation: Any) -> Kind:
 def reaction_section() -> Section:
     """REACTION_FIELDS, plus any ReactionConfig field not listed (typed from its annotation)."""
     from .reactions.config import ReactionConfig
-    fields = REACTION_FIELDS + FLEET_REACTION_FIELDS
+    fields = REACTION_FIELDS
     listed = {f.name for f in fields}
     extra = tuple(Field(f.name, _derived(f.name, f.type), None, "")
                   for f in dataclasses.fields(ReactionConfig) if f.name not in listed)
