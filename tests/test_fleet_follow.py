@@ -137,8 +137,11 @@ def test_follow_swap_refuse_registry_down_and_restart(tmp_path: Path) -> None:
             assert detects(agent, "always_watched", d / "f999999")
             # a workload creating f0, f1, ... spans the swap; nothing may be missed
             stop = w / "stop-workload"
+            # paced (about 1,000 creates/s): a flood faster than the agent drains keeps its
+            # event loop inside one poll, and no swap can happen until the flood ends
             wl = subprocess.Popen(["/bin/sh", "-c", f"cd '{d}' && i=0; while [ ! -e '{stop}' ]"
-                                   " && [ $i -lt 50000 ]; do : > f$i; i=$((i+1)); done"])
+                                   " && [ $i -lt 20000 ]; do : > f$i; i=$((i+1));"
+                                   " [ $((i % 20)) -eq 0 ] && sleep 0.02; done; true"])
             time.sleep(0.5)
             t0 = time.monotonic()
             pushed = jibril("push", "b.jbundle", ref, "--plain-http", cwd=w)
