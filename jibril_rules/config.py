@@ -34,6 +34,7 @@ from .core.confschema import (
 from .core.errors import Collector, JibrilError
 from .core.source import load_yaml, read_source, span_of
 from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS, MODES
+from .fleet.trust import bundles_section, trust_config
 
 DEFAULT_NAMES = ("jibril.yaml",)
 SYSTEM_DIR = "etc/jibril"  # below the root: / (or $JIBRIL_ROOT, for tests)
@@ -63,7 +64,17 @@ def _state_dir_default() -> str:
     return _default_state_dir()
 
 
-REACTION_FIELDS: tuple[Field, ...] = (
+# -- fleet (issue 10): the Data* store shared by hosts (reactions/store_redis.py) --
+FLEET_REACTION_FIELDS: tuple[Field, ...] = (
+    Field("store", Str(pattern=r"|sqlite|(redis|rediss|unix)://\S+",
+                       what="sqlite or a redis://HOST:PORT/DB URL", sample="redis://127.0.0.1:6379/0"),
+          "", "sqlite (embedded) | redis://HOST:PORT/DB: `shared:` keys live in Redis"),
+    Field("store_recipe_keys", Bool(), False, "true: every recipe's own keys go to Redis too"),
+    Field("store_timeout_ms", Int(1, 10_000, "ms"), 50, "bound of one Redis call"),
+)
+
+
+REACTION_FIELDS: tuple[Field, ...] = FLEET_REACTION_FIELDS + (
     Field("mode", Str(choices=MODES), "monitor",
           "monitor: helpers with side effects only record (dry run) | enforce"),
     Field("netpolicy", Bool(), False, "true: NetBlock* manage our nftables table"),
@@ -112,10 +123,11 @@ def _derived(name: str, annotation: Any) -> Kind:
 def reaction_section() -> Section:
     """REACTION_FIELDS, plus any ReactionConfig field not listed (typed from its annotation)."""
     from .reactions.config import ReactionConfig
-    listed = {f.name for f in REACTION_FIELDS}
+    fields = REACTION_FIELDS
+    listed = {f.name for f in fields}
     extra = tuple(Field(f.name, _derived(f.name, f.type), None, "")
                   for f in dataclasses.fields(ReactionConfig) if f.name not in listed)
-    return Section(REACTION_FIELDS + extra, "the reactions runtime (docs/reactions.md)")
+    return Section(fields + extra, "the reactions runtime (docs/reactions.md)")
 
 
 # -- observability (issue 11): `from`, `metrics`, `log`; consumed by observe/runner.py --
@@ -174,6 +186,7 @@ def sections() -> dict[str, Kind]:
         "printers": ListOf(PrinterItem(), max_items=64),
         "reactions": reaction_section(),
         **observe_sections(),
+        "bundles": bundles_section(),  # fleet (issue 10): trust keys, fleet/trust.py
     }
 
 
@@ -193,6 +206,7 @@ class Config:
     # -- observability (issue 11): from / metrics / log as written, checked by the schema --
     observe: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # every checked top-level section
+    bundles: dict[str, Any] = field(default_factory=dict)  # fleet: {trust: [absolute paths]}
 
     @property
     def netpolicy(self) -> bool:
@@ -245,7 +259,8 @@ def load_config(path: str | None) -> Config:
     printers = got.get("printers")
     observe = {k: plain(doc[k]) for k in OBSERVE_KEYS if isinstance(doc, dict) and k in doc}
     return Config(tuple(printers) if printers is not None else ("stdout",),
-                  dict(got.get("reactions") or {}), path, observe, got)
+                  dict(got.get("reactions") or {}), path, observe, got,
+                  bundles=trust_config(path, got.get("bundles") or {}))
 
 
 __all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "find_config", "load_config", "parse_printer",

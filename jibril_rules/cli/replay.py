@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -39,7 +40,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         fail("--dry-run and --enforce exclude each other", 2)
     with user_errors():
         cfg = load_config(config_path)
-    b = load_bundle(source)
+    b = load_bundle(source) if not cfg.bundles.get("trust") else _trusted(source, cfg)
     printers = printers_or_fail(cfg, fmt, outputs)
     sink = None
     if reactions_out:
@@ -96,3 +97,14 @@ def _short(v: Any, n: int = 60) -> str:
     """repr() cut to n characters: the audit trail (JSON) keeps the full arguments."""
     r = repr(v)
     return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _trusted(source: tuple[str, ...], cfg: Any) -> Any:
+    """bundles.trust set: a bundle file must be signed by a trusted key (fleet/trust.py)."""
+    from ..bundle import is_bundle_path
+    from ..fleet.trust import load_checked, policy_for
+    paths = list(source) or ["alchemies"]
+    if not (len(paths) == 1 and Path(paths[0]).is_file() and is_bundle_path(paths[0])):
+        return load_bundle(source)  # recipe sources being developed: replay is a rehearsal
+    with user_errors():
+        return load_checked(paths, policy_for(cfg), lambda line: click.echo(line, err=True))[0]

@@ -74,11 +74,20 @@ class ReactionConfig:
     shared_namespace: str = "shared"
     shell_path: str = "/bin/sh"
     log_to_python: bool = True
+    # -- fleet (issue 10): the Data* store shared by hosts (store_redis.py) --
+    store: str = ""  # "" / "sqlite": embedded only; redis://HOST:PORT/DB: shared: keys there
+    store_recipe_keys: bool = False  # per-recipe keys to Redis too
+    store_timeout_ms: int = 50  # bound of one Redis call
 
     def __post_init__(self) -> None:
         self._check_types()
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r} (monitor or enforce)")
+        if self.store not in ("", "sqlite") and not self.store.startswith(
+                ("redis://", "rediss://", "unix://")):
+            raise ValueError(f"store must be sqlite or a redis://HOST:PORT/DB URL, not {self.store!r}")
+        if not 1 <= self.store_timeout_ms <= 10000:
+            raise ValueError("store_timeout_ms must be between 1 and 10000")
         for name in ("timeout_ms", "memory_mb", "workers", "queue_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -21,7 +21,6 @@ from typing import Any
 import xxhash
 
 from .config import ReactionConfig, ReactionSpec, RecipeRef
-from .datastore import DataStore
 from .engine import EngineError, V8Engine
 from .files import FileOps
 from .helpers import HELPER_TABLE, HelperContext, Services
@@ -29,6 +28,7 @@ from .killer import Killer
 from .netpolicy import NetPolicy
 from .records import ExecutionRecord
 from .shell import run_shell
+from .store_redis import make_store
 
 log = logging.getLogger("jibril_rules.reactions")
 
@@ -68,7 +68,7 @@ class ReactionRuntime:
         os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
         self.services = Services(
             cfg=cfg,
-            store=DataStore(cfg.datastore_path, cfg.shared_namespace),
+            store=make_store(cfg),  # type: ignore[arg-type]
             files=FileOps(cfg.temp_root, cfg.effective_writable_roots),
             killer=Killer(cfg.min_pid, cfg.protected_pids, cfg.protected_names),
             net=NetPolicy(cfg.netpolicy, cfg.net_table, cfg.net_netns, cfg.net_allowlist),
@@ -366,6 +366,7 @@ class ReactionRuntime:
             out["idle_engines"] = sum(len(v) for v in self._engines.values())
             out["mode"] = self._mode
             out["mode_overrides"] = dict(self._overrides)
+        out.update(getattr(self.services.store, "stats", dict)())  # shared store failures
         return out
 
     def close(self) -> None:

@@ -65,6 +65,9 @@ class Agent:
         self._force = False
         self._loading: _Load | None = None  # a reload's loader running beside the loop
         self._last: SensorStats | None = None
+        # fleet follow mode: a vetted bundle handed in from another thread, swapped in run()
+        self._offer: tuple[Any, Callable[[Exception | None], None]] | None = None
+        self.extras: dict[str, Callable[[], dict[str, Any]]] = {}  # more status sections
 
     def _block_domain_in_kernel(self, domain: str) -> None:
         for m in list(self.sensor.mechs.values()):
@@ -117,6 +120,11 @@ class Agent:
     def request_reload(self, *_: Any, force: bool = False) -> None:
         """SIGHUP or `jibril ctl reload [--force]`: reload at the next loop turn."""
         self._force = self._force or force
+        self._reload = True
+
+    def offer(self, bundle: Any, done: Callable[[Exception | None], None]) -> None:
+        """Swap to `bundle` on the event loop's next turn; `done(error or None)` after."""
+        self._offer = (bundle, done)
         self._reload = True
 
     def install_signals(self) -> None:
@@ -198,7 +206,7 @@ class Agent:
                 "userspace_eps": round((cur.events - prev.events) / dt, 1),
                 "matches": self.matches, "drops": cur.lost,
                 "reaction_errors": errors + self.reaction_rejects,
-                "sensor": cur.to_json()}
+                "sensor": cur.to_json(), **{k: f() for k, f in self.extras.items()}}
 
     def _status_line(self) -> None:
         s = self.status()
@@ -207,7 +215,8 @@ class Agent:
         else:
             self._say(f"jibril: {s['kernel_eps']:.0f} ev/s kernel, {s['userspace_eps']:.0f} ev/s "
                       f"userspace, {s['matches']} matches, {s['drops']} drops, "
-                      f"{s['reaction_errors']} reaction errors")
+                      f"{s['reaction_errors']} reaction errors"
+                      + "".join(f"; {s[k]['summary']}" for k in self.extras if "summary" in s[k]))
         sd_notify(f"STATUS={s['matches']} matches, {s['drops']} drops, "
                   f"{s['reaction_errors']} reaction errors")  # `systemctl status` shows it
 
@@ -246,6 +255,10 @@ class Agent:
         the watchdog allows); swap its bundle in, on the loop, once it is done."""
         if self._reload and self._loading is None:
             self._reload, force, self._force = False, self._force, False
+            offer, self._offer = self._offer, None
+            if offer is not None:  # follow mode: a bundle already vetted, swapped in as it is
+                self._swap_offer(*offer, force=force)
+                return
             if self.loader is None:
                 self._swap(None, force)
                 return
@@ -262,9 +275,23 @@ class Agent:
             elif (b := job.result()) is not None:
                 self.reload(b, force=force)
         except Exception as e:  # a bad bundle keeps the old one running
-            if self.obs is not None:
-                self.obs.on_bundle("", 0, [], ok=False, reload=True)
-            self._say(f"jibril: reload failed, keeping the current bundle: {e}", logging.WARNING)
+            self._reload_failed(e)
+
+    def _swap_offer(self, bundle: Any, done: Callable[[Exception | None], None],
+                    force: bool) -> None:
+        try:
+            swapped = self.reload(bundle, force=force)
+        except Exception as e:  # a bad bundle keeps the old one running
+            self._reload_failed(e)
+            done(e)
+        else:
+            done(None if swapped else RuntimeError(
+                "the agent refused the swap (a bundle with no recipes)"))
+
+    def _reload_failed(self, e: Exception) -> None:
+        if self.obs is not None:
+            self.obs.on_bundle("", 0, [], ok=False, reload=True)
+        self._say(f"jibril: reload failed, keeping the current bundle: {e}", logging.WARNING)
 
     def close(self) -> None:
         self.sensor.close()
