@@ -167,8 +167,10 @@ def explain(name: str, source: tuple[str, ...], event_file: str | None) -> None:
 @click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
 @click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
 @click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
-@click.option("--dry-run", is_flag=True, help="Reactions record what they would do instead of acting.")
-@click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
+@click.option("--dry-run", is_flag=True,
+              help="Kept for compatibility: replay always rehearses reactions (nothing acts on the host).")
+@click.option("--enforce", is_flag=True,
+              help="Kept for compatibility: replay still rehearses; only `jibril run` enforces.")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
 @click.option("--aggregate", "aggregate_s", type=float, default=0.0,
@@ -190,14 +192,10 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     b = _load(source)
     printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
-    settings = dict(cfg.reactions)
-    scratch = None
-    if dry_run:  # a rehearsal: temp dirs and data-store writes go to a scratch folder
-        import tempfile
-        scratch = tempfile.TemporaryDirectory(prefix="jibril-dry-run-")
-        settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
-    runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
-        _runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
+    rehearsal = None
+    if not no_reactions and any(r.reactions for r in b.recipes):
+        rehearsal = _rehearsal(cfg.reactions, enforce or any(r.mode == "enforce" for r in b.recipes))
+    runtime = rehearsal.runtime if rehearsal is not None else None
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
     n_det = 0
@@ -212,10 +210,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     finally:
         for p in printers:
             p.close()
-        if runtime is not None:
-            runtime.close()
-        if scratch is not None:
-            scratch.cleanup()
+        if rehearsal is not None:
+            rehearsal.close()
     s = engine.stats
     dt = time.perf_counter() - t0
     click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
@@ -225,12 +221,13 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         sys.exit(1)
 
 
-def _runtime(settings: dict[str, Any], mode: str | None) -> Any:
-    from .reactions import ReactionConfig, ReactionRuntime
-    raw = dict(settings)
-    if mode:
-        raw["mode"] = mode
-    return ReactionRuntime(ReactionConfig.from_dict(raw))
+def _rehearsal(settings: dict[str, Any], enforce: bool) -> Any:
+    """Replay never acts on the host: a rehearsal in a scratch store (see reactions/rehearsal.py)."""
+    from .reactions import REHEARSAL_NOTICE, Rehearsal
+    reh = Rehearsal(settings, prefix="jibril-replay-")
+    if enforce or reh.enforce_requested:
+        click.echo(REHEARSAL_NOTICE, err=True)
+    return reh
 
 
 def _react(runtime: Any, d: Any, fmt: str) -> None:
@@ -242,7 +239,8 @@ def _react(runtime: Any, d: Any, fmt: str) -> None:
         else:
             calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"
                               for c in rec.calls)
-            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{rec.mode}] {rec.duration_ms:.1f} ms: {calls}"
+            mode = "rehearsal" if rec.extra.get("rehearsal") else rec.mode
+            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{mode}] {rec.duration_ms:.1f} ms: {calls}"
                        + (f" error: {rec.error}" if rec.error else ""))
 
 

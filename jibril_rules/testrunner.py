@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,21 +156,17 @@ def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, 
 
 def _check_actions(wanted: list[Any], dets: list[Any]) -> list[str]:
     from .dispatch import reaction_call
-    from .reactions import ReactionConfig, ReactionRuntime
+    from .reactions import Rehearsal
     fails: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="jibril-test-") as tmp:
-        cfg = ReactionConfig(mode="monitor", state_dir=tmp + "/state", temp_root=tmp,
-                             audit_path=tmp + "/audit.jsonl")
-        rt = ReactionRuntime(cfg)
-        try:
-            calls: dict[str, list[tuple[str, list[Any]]]] = {}
-            for d in dets:
-                ref, specs = reaction_call(d.recipe)
-                for rec in rt.run_now(ref, specs, d.event):
-                    for c in rec.calls:
-                        calls.setdefault(d.recipe_name, []).append((c.name, list(c.args)))
-        finally:
-            rt.close()
+    # tests never act on the host: a rehearsal (monitor mode, scratch store), whatever the
+    # recipe's mode says
+    with Rehearsal({}, prefix="jibril-test-") as rt:
+        calls: dict[str, list[tuple[str, list[Any]]]] = {}
+        for d in dets:
+            ref, specs = reaction_call(d.recipe)
+            for rec in rt.run_now(ref, specs, d.event):
+                for c in rec.calls:
+                    calls.setdefault(d.recipe_name, []).append((c.name, list(c.args)))
     for w in wanted:
         name, helper = str(w.get("recipe")), str(w.get("helper"))
         args = w.get("args")

@@ -66,14 +66,32 @@ _EXC_KINDS = {
 
 _dll_lock = threading.Lock()
 _dll_handle: Any = None
+# Creating isolates concurrently is not safe in this V8 build: the first isolate (and its
+# array-buffer allocator) initialises a process-wide PartitionAlloc pool without a lock,
+# and two threads inside `mr_init_context` at once abort with
+# "Check failed: !IsConfigurablePoolInitialized()" (SIGTRAP, exit 133/139). mini-racer's
+# own Python code creates contexts one at a time, which hides it. We serialise every
+# context creation and disposal behind one lock, and create (and free) a first context
+# while initialising the library, before any worker thread can race.
+_create_lock = threading.RLock()  # re-entrant: __del__ may run inside the block
 
 
 def _dll() -> Any:
     global _dll_handle
     with _dll_lock:
         if _dll_handle is None:
-            _dll_handle = init_mini_racer(ignore_duplicate_init=True)
+            handle = init_mini_racer(ignore_duplicate_init=True)
+            with _create_lock:
+                handle.mr_free_context(handle.mr_init_context(_PRIME_CB))
+            _dll_handle = handle
         return _dll_handle
+
+
+def _ignore_callback(callback_id: int, raw: Any) -> None:
+    """Callback of the priming context (it never runs code)."""
+
+
+_PRIME_CB = MR_CALLBACK(_ignore_callback)
 
 
 def _encode_response(value: Any) -> tuple[int, float, str]:
@@ -111,7 +129,10 @@ class V8Engine:
         self._results: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self._ids = itertools.count(BRIDGE_ID + 1)
         self._cb = MR_CALLBACK(self._on_callback)
-        self._ctx = self._dll.mr_init_context(self._cb)
+        with _create_lock:
+            self._ctx = self._dll.mr_init_context(self._cb)
+        if not self._ctx:
+            raise EngineError("exec", "V8 could not create a context")
         self._closed = False
         self.handler: BridgeHandler | None = None
         self._req_parts: list[str] = []
@@ -303,7 +324,8 @@ class V8Engine:
             return
         self._closed = True
         self._sab_view = None
-        self._dll.mr_free_context(self._ctx)
+        with _create_lock:
+            self._dll.mr_free_context(self._ctx)
 
     def __del__(self) -> None:
         try:

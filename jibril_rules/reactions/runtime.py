@@ -63,8 +63,12 @@ def fingerprint(recipe: RecipeRef, detection: dict[str, Any]) -> str:
 
 
 class ReactionRuntime:
-    def __init__(self, cfg: ReactionConfig) -> None:
+    """Runs reactions. `rehearse=True` (replay, test) pins every run to monitor mode:
+    no `set_mode`, recipe mode or config can make it act on the host."""
+
+    def __init__(self, cfg: ReactionConfig, *, rehearse: bool = False) -> None:
         self.cfg = cfg
+        self.rehearse = rehearse
         os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
         self.services = Services(
             cfg=cfg,
@@ -110,6 +114,8 @@ class ReactionRuntime:
             self._overrides.pop(recipe_name, None)
 
     def mode_for(self, recipe: RecipeRef) -> str:
+        if self.rehearse:
+            return "monitor"
         with self._lock:
             return self._overrides.get(recipe.name) or recipe.mode or self._mode
 
@@ -321,6 +327,8 @@ class ReactionRuntime:
         duration = (time.perf_counter() - t0) * 1000.0 if t0 else 0.0
         calls = tuple(ctx.calls) if ctx else ()
         extra = dict(extra or {})
+        if self.rehearse:
+            extra["rehearsal"] = True
         if ctx is not None and ctx.dropped_calls:
             extra["dropped_calls"] = ctx.dropped_calls
         with self._lock:
