@@ -377,7 +377,8 @@ def test_check_js_and_shell() -> None:
     assert len(issues) == 1 and (issues[0].line, issues[0].column) == (2, 11)
     assert "SyntaxError" in issues[0].message
     issues = check_js("function process(data) {\n  Info('x');\n  KillEverything();\n}")
-    assert [(i.line, i.column, i.severity) for i in issues] == [(3, 3, "warning")]
+    assert [(i.line, i.column, i.severity) for i in issues] == [(3, 3, "error")]
+    assert "did you mean Kill" in issues[0].message
     assert any("no process" in i.message for i in check_js("Info('x');"))
     assert check_js("}); (function(){")  # cannot escape the function wrapper
     assert check_js("while(true){}\nfunction process(d){}") == []  # compiled, never run

@@ -10,9 +10,11 @@ modes (they only touch the reaction's own state).
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,28 @@ KILL_HELPERS: frozenset[str] = frozenset({"KillCurrent", "KillParent", "KillProc
 HELPER_TABLE: list[tuple[str, int]] = [(n, FIRST_HELPER_OP + i) for i, n in enumerate(HELPER_ORDER)]
 _OP_NAMES = {op: name for name, op in HELPER_TABLE}
 MAX_RECORDED_CALLS = 2000
+# Helpers that never change Errno(): the log helpers cannot fail, and Errno reads it.
+# Every other helper clears it when it succeeds and sets it when it fails (Jibril's reaction
+# tests log a result and then print Errno(): `Info("res " + r); if (r < 0) Error(Errno())`).
+ERRNO_NEUTRAL: frozenset[str] = frozenset({"Info", "Warn", "Error", "Errno"})
+_LEAD_WORD = re.compile(r"^[A-Z][a-z]+")
+
+
+def suggest_helper(name: str) -> str | None:
+    """The helper a misspelt or invented name most likely meant (KillCurent -> KillCurrent,
+    KillPid -> KillProcess), or None when the name does not look like one."""
+    if name in HELPER_NAMES:
+        return None
+    near = difflib.get_close_matches(name, HELPER_ORDER, n=1, cutoff=0.6)
+    if near:
+        return near[0]
+    lead = _LEAD_WORD.match(name)
+    if lead is None:
+        return None
+    family = [h for h in HELPER_ORDER if h.startswith(lead.group(0)) and h != lead.group(0)]
+    if not family:
+        return None
+    return max(family, key=lambda h: difflib.SequenceMatcher(None, name, h).ratio())
 
 
 class HelperFailure(Exception):
@@ -105,7 +129,9 @@ class HelperContext:
         impl = self._impl.get(name)
         if impl is None:
             raise KeyError(name)
-        if name != "Errno":
+        neutral = name in ERRNO_NEUTRAL
+        before = self.errno
+        if not neutral:
             self.errno = ""
         self._dry = False
         try:
@@ -117,6 +143,8 @@ class HelperContext:
             self.errno = f"{name}: internal error: {exc}"
             log.exception("helper %s failed", name)
             result = -1
+        if neutral:
+            self.errno = before
         if name != "Errno":
             self._record(HelperCall(name, tuple(args), result, self.errno, self._dry))
         return result

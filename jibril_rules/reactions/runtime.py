@@ -24,7 +24,7 @@ from .config import ReactionConfig, ReactionSpec, RecipeRef
 from .datastore import DataStore
 from .engine import EngineError, V8Engine
 from .files import FileOps
-from .helpers import HELPER_TABLE, HelperContext, Services
+from .helpers import HELPER_TABLE, HelperContext, Services, suggest_helper
 from .killer import Killer
 from .netpolicy import NetPolicy
 from .records import ExecutionRecord
@@ -32,6 +32,7 @@ from .shell import run_shell
 
 log = logging.getLogger("jibril_rules.reactions")
 
+_UNDEFINED_RE = re.compile(r"ReferenceError: ([A-Za-z_$][\w$]*) is not defined")
 _STACK_RE = re.compile(r"\(eval at run \(<anonymous>:\d+:\d+\), <anonymous>:(\d+):(\d+)\)")
 _COUNTERS = ("executions", "ok", "error", "timeout", "memory", "rate_limited", "deduped",
              "overflow", "submitted", "engines_created", "engines_discarded", "helper_calls")
@@ -42,8 +43,14 @@ def code_hash(code: str) -> str:
 
 
 def _fix_stack(message: str) -> str:
-    """Map positions inside the Function wrapper back to the reaction's own lines."""
-    return _STACK_RE.sub(lambda m: f"(reaction:{int(m.group(1)) - 2}:{m.group(2)})", message)
+    """Map positions inside the Function wrapper back to the reaction's own lines, and name
+    the helper a ReferenceError most likely meant (`KillCurent` -> "did you mean KillCurrent?")."""
+    message = _STACK_RE.sub(lambda m: f"(reaction:{int(m.group(1)) - 2}:{m.group(2)})", message)
+    m = _UNDEFINED_RE.search(message)
+    near = suggest_helper(m.group(1)) if m else None
+    if m and near:
+        message = message[: m.end()] + f" (unknown helper: did you mean {near}?)" + message[m.end():]
+    return message
 
 
 def _now_iso() -> str:
