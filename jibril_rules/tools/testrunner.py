@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bundle import Bundle, compile_ruleset
-from .engine import Engine
-from .errors import Collector, Diagnostic, JibrilError, Span
+from ..bundle import Bundle, compile_ruleset
+from ..compiler.ruleset import load_paths
+from ..core.errors import Collector, Diagnostic, JibrilError, Span
+from ..core.source import LList, LMap, key_span, load_yaml, read_source, span_of
+from ..runtime.engine import Engine
 from .replay import EventLine, inline_events, read_events, resolve
-from .ruleset import load_paths
-from .source import LList, LMap, key_span, load_yaml, read_source, span_of
 
 
 @dataclass
@@ -155,8 +155,8 @@ def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, 
 
 
 def _check_actions(wanted: list[Any], dets: list[Any]) -> list[str]:
-    from .dispatch import reaction_call
-    from .reactions import Rehearsal
+    from ..reactions import Rehearsal
+    from ..runtime.dispatch import reaction_call
     fails: list[str] = []
     # tests never act on the host: a rehearsal (monitor mode, scratch store), whatever the
     # recipe's mode says

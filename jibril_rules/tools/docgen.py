@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import CODES
-from .fields import FIELDS
-from .ops import OPS
+from ..core.errors import CODES
+from ..core.fields import FIELDS
+from ..core.ops import OPS
 
 
 def _page(title: str, source: str, intro: str, header: list[str], rows: list[list[str]]) -> str:
@@ -17,14 +17,14 @@ def _page(title: str, source: str, intro: str, header: list[str], rows: list[lis
 
 
 def fields_md() -> str:
-    return _page("Event fields", "fields.py", "",
+    return _page("Event fields", "core/fields.py", "",
                  ["field", "type", "event kinds", "kernel sees it as", "meaning"],
                  [[f"`{f.name}`", f.type.value, ", ".join(sorted(f.kinds)), f.kernel or "-", f.doc]
                   for f in FIELDS.values()])
 
 
 def ops_md() -> str:
-    return _page("Operators", "ops.py", " On list fields a comparison holds when any element "
+    return _page("Operators", "core/ops.py", " On list fields a comparison holds when any element "
                  "satisfies it; `!=` is the negation of `==`.",
                  ["operator", "applies to", "value", "meaning"],
                  [[f"`{o.op.value}`", ", ".join(sorted(t.value for t in o.scalar_types)), o.value, o.doc]
@@ -32,7 +32,7 @@ def ops_md() -> str:
 
 
 def diagnostics_md() -> str:
-    return _page("Diagnostic codes", "errors.py", "", ["code", "meaning"],
+    return _page("Diagnostic codes", "core/errors.py", "", ["code", "meaning"],
                  [[c, m] for c, m in CODES.items()])
 
 
