@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +109,9 @@ class HelperContext:
         self.logs: list[str] = []
         self.errno = ""
         self._dry = False
+        # monotonic time after which every helper fails at once: a helper cannot be
+        # interrupted by V8's TerminateExecution, so none may start past the deadline
+        self.deadline: float | None = None
         self._impl: dict[str, Callable[[list[Any]], Any]] = {
             n: getattr(self, "h_" + n) for n in HELPER_ORDER}
 
@@ -135,6 +139,8 @@ class HelperContext:
             self.errno = ""
         self._dry = False
         try:
+            if self.deadline is not None and not neutral and time.monotonic() > self.deadline:
+                raise HelperFailure(f"{name}: the reaction's time limit has passed")
             result = impl(args)
         except HelperFailure as exc:
             self.errno = str(exc)
@@ -295,7 +301,8 @@ class HelperContext:
             if self.monitor and not self.s.files.in_temp(path):
                 self._dry = True
                 return 0
-            self.s.files.write(path, content)
+            # monitor mode writes only beneath the temp root (resolved by fd, not by name)
+            self.s.files.write(path, content, temp_only=self.monitor)
         except FileError as exc:
             raise HelperFailure(str(exc)) from None
         return 0

@@ -282,6 +282,7 @@ class ReactionRuntime:
         mem = self._mem(recipe)
         timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
         ctx = HelperContext(self.services, recipe.kind, recipe.name, detection, mode)
+        ctx.deadline = time.monotonic() + timeout_s
         eng = self._acquire(key, mem)
         ctx.run_input = {"k": h, "src": None if h in eng.compiled else spec.code,
                          "kind": recipe.kind, "name": recipe.name,
