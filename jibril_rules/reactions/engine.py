@@ -25,6 +25,7 @@ from typing import Any
 
 from py_mini_racer._dll import MR_CALLBACK, init_mini_racer
 
+from . import v8mem
 from .prelude import (
     HEADER_BYTES,
     OP_NEXT,
@@ -42,6 +43,7 @@ _T_NULL, _T_BOOL, _T_INT, _T_DOUBLE, _T_STR = 1, 2, 3, 4, 5
 _T_ARRAY, _T_UNDEF, _T_FUNCTION, _T_SAB = 6, 11, 100, 101
 _T_EXEC_EXC, _T_PARSE_EXC, _T_OOM_EXC, _T_TIMEOUT_EXC, _T_TERMINATED_EXC = 200, 201, 202, 203, 204
 BRIDGE_ID = 1
+_MIB = 1024 * 1024
 CAPACITY_UNITS = 32768  # 64 KiB of UTF-16 payload per bridge round trip
 
 # Bridge handler: (op, request JSON text) -> python value to return to JS
@@ -140,6 +142,8 @@ class V8Engine:
         self.compiled: set[str] = set()
         self.memory_mb = memory_mb
         self.runs = 0
+        self._budget: v8mem.Budget | None = None
+        self._hooked = False
         self._dll.mr_set_hard_memory_limit(self._ctx, memory_mb * 1024 * 1024)
         self._sab_view: memoryview | None = None
         table = json.dumps(helper_table)
@@ -239,6 +243,9 @@ class V8Engine:
         assert view is not None
         hdr = self._hdr
         op, n, more = hdr[0], hdr[1], hdr[2]
+        if not self._hooked:  # first callback, on the isolate's own thread
+            self._hooked = True
+            self._budget = v8mem.hook_current_isolate(self._dll._name, self.memory_mb * _MIB)
         if op == OP_NEXT and n == 0 and not self._req_parts:
             self._write_text(self._pending_resp, RT_STRING if hdr[3] == RT_STRING else RT_JSON)
             return
@@ -293,17 +300,21 @@ class V8Engine:
         self.handler = handler
         self.timed_out = False
         self.runs += 1
+        if self._budget is not None:
+            self._budget.refused = 0
         try:
             raw = self._call_raw(self._runner, self._empty_argv, timeout=timeout_s)
         except EngineError as exc:
             if self.timed_out and exc.kind in ("terminated", "timeout"):
                 raise EngineError("timeout", "execution exceeded its time limit") from None
-            if exc.kind == "oom" or self.hard_memory_limit_reached():
+            if exc.kind == "oom" or self.hard_memory_limit_reached() or self.buffers_refused():
                 raise EngineError("oom", "execution exceeded its memory limit") from None
             raise
         finally:
             self.handler = None
         out = self._to_str(raw)
+        if self.buffers_refused():  # even if the code caught the RangeError
+            raise EngineError("oom", "execution exceeded its memory limit (array buffers)")
         status, tainted, message = out.split("|", 2)
         return status, tainted == "1", message
 
@@ -311,19 +322,26 @@ class V8Engine:
         """Evaluate code and return its result as a string ('' if not a string)."""
         return self._to_str(self._eval_raw(code, timeout_s))
 
+    def buffers_refused(self) -> bool:
+        """True if V8's array-buffer allocator refused memory during the last run."""
+        return self._budget is not None and self._budget.refused > 0
+
     def hard_memory_limit_reached(self) -> bool:
         return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
 
     def set_memory_limit(self, memory_mb: int) -> None:
         if memory_mb != self.memory_mb:
             self.memory_mb = memory_mb
-            self._dll.mr_set_hard_memory_limit(self._ctx, memory_mb * 1024 * 1024)
+            self._dll.mr_set_hard_memory_limit(self._ctx, memory_mb * _MIB)
+            if self._budget is not None:
+                self._budget.limit = memory_mb * _MIB
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._sab_view = None
+        v8mem.forget(self._budget)
         with _create_lock:
             self._dll.mr_free_context(self._ctx)
 

@@ -297,7 +297,8 @@ class ReactionRuntime:
             if code == "O":
                 return self._record(recipe, spec, detection, mode, start, t0, "ok", ctx)
             prefix = {"S": "syntax error: ", "N": ""}.get(code, "")
-            return self._record(recipe, spec, detection, mode, start, t0, "error", ctx,
+            status = "memory" if "RangeError: reaction memory limit" in message else "error"
+            return self._record(recipe, spec, detection, mode, start, t0, status, ctx,
                                 error=prefix + _fix_stack(message))
         except EngineError as exc:
             status = {"timeout": "timeout", "oom": "memory"}.get(exc.kind, "error")
