@@ -96,8 +96,14 @@ def _ignore_callback(callback_id: int, raw: Any) -> None:
 _PRIME_CB = MR_CALLBACK(_ignore_callback)
 
 
+class RawJSON(str):
+    """Text that is already JSON: sent as is (the run input is encoded once, checked)."""
+
+
 def _encode_response(value: Any) -> tuple[int, float, str]:
     """(response type, number slot, text payload) for a Python helper result."""
+    if isinstance(value, RawJSON):
+        return RT_JSON, 0.0, str(value)
     if value is None:
         return RT_NULL, 0.0, ""
     if value is _UNDEFINED:
@@ -136,6 +142,7 @@ class V8Engine:
         if not self._ctx:
             raise EngineError("exec", "V8 could not create a context")
         self._closed = False
+        self._task: int | None = None
         self.handler: BridgeHandler | None = None
         self._req_parts: list[str] = []
         self._pending_resp = ""
@@ -143,6 +150,7 @@ class V8Engine:
         self.memory_mb = memory_mb
         self.runs = 0
         self._budget: v8mem.Budget | None = None
+        self.last_compiled = False  # did the last run leave the reaction's factory cached?
         self._hooked = False
         self._dll.mr_set_hard_memory_limit(self._ctx, memory_mb * 1024 * 1024)
         self._sab_view: memoryview | None = None
@@ -194,6 +202,14 @@ class V8Engine:
                 return raw
             self._dll.mr_free_value(self._ctx, raw)
 
+    def terminate(self) -> bool:
+        """Stop the JavaScript running now (from another thread); False if none runs."""
+        task = self._task
+        if task is None or self._closed:
+            return False
+        self._dll.mr_cancel_task(self._ctx, task)
+        return True
+
     def _eval_raw(self, code: str, timeout: float | None = None) -> Any:
         data = code.encode("utf-8")
         handle = self._dll.mr_alloc_string_val(self._ctx, data, len(data), _T_STR)
@@ -208,7 +224,11 @@ class V8Engine:
         undef = self._dll.mr_alloc_int_val(self._ctx, 0, _T_UNDEF)
         cid = next(self._ids)
         task = self._dll.mr_call_function(self._ctx, func, undef, argv, cid)
-        raw = self._wait(cid, task, timeout)
+        self._task = task
+        try:
+            raw = self._wait(cid, task, timeout)
+        finally:
+            self._task = None
         self._dll.mr_free_value(self._ctx, undef)
         self._raise_if_error(raw)
         return raw
@@ -315,8 +335,9 @@ class V8Engine:
         out = self._to_str(raw)
         if self.buffers_refused():  # even if the code caught the RangeError
             raise EngineError("oom", "execution exceeded its memory limit (array buffers)")
-        status, tainted, message = out.split("|", 2)
-        return status, tainted == "1", message
+        status, flags, message = out.split("|", 2)
+        self.last_compiled = flags[1:2] == "1"
+        return status, flags[:1] == "1", message
 
     def eval_text(self, code: str, timeout_s: float | None = None) -> str:
         """Evaluate code and return its result as a string ('' if not a string)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import ReactionConfig
-from .datastore import DataStore, js_number, js_string
+from .datastore import DataStore, StoreError, js_number, js_string
 from .eventinfo import event_remote_domains, event_remote_ips
 from .files import FileError, FileOps
 from .killer import Killer, KillRefused
@@ -49,6 +49,8 @@ KILL_HELPERS: frozenset[str] = frozenset({"KillCurrent", "KillParent", "KillProc
 HELPER_TABLE: list[tuple[str, int]] = [(n, FIRST_HELPER_OP + i) for i, n in enumerate(HELPER_ORDER)]
 _OP_NAMES = {op: name for name, op in HELPER_TABLE}
 MAX_RECORDED_CALLS = 2000
+MAX_RECORDED_CHARS = 1024  # a string argument or result kept in the call record
+CUT_MARKER = "…[cut {} chars]"
 # Helpers that never change Errno(): the log helpers cannot fail, and Errno reads it.
 # Every other helper clears it when it succeeds and sets it when it fails (Jibril's reaction
 # tests log a result and then print Errno(): `Info("res " + r); if (r < 0) Error(Errno())`).
@@ -96,7 +98,7 @@ class HelperContext:
     """Per-execution helper state: the call log, Errno, and the run's input."""
 
     def __init__(self, services: Services, recipe_kind: str, recipe_name: str,
-                 detection: dict[str, Any], mode: str, run_input: dict[str, Any] | None = None,
+                 detection: dict[str, Any], mode: str, run_input: Any = None,
                  ) -> None:
         self.s = services
         self.kind = recipe_kind
@@ -107,6 +109,8 @@ class HelperContext:
         self.calls: list[HelperCall] = []
         self.dropped_calls = 0
         self.logs: list[str] = []
+        self.log_bytes = 0
+        self.cut = {"log_lines": 0, "log_chars": 0}  # what the size caps removed
         self.errno = ""
         self._dry = False
         # monotonic time after which every helper fails at once: a helper cannot be
@@ -126,7 +130,16 @@ class HelperContext:
         name = _OP_NAMES.get(op)
         if name is None:
             return -1
-        args = json.loads(text) if text else []
+        try:
+            args = json.loads(text) if text else []
+        except (ValueError, RecursionError) as exc:
+            # e.g. a 100,000-deep array: the call fails with a clear Errno, the run goes on
+            why = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+            self.errno = f"{name}: arguments {why}"
+            self._record(HelperCall(name, ("<arguments not decodable>",), -1, self.errno))
+            return -1
+        if not isinstance(args, list):
+            args = [args]
         return self.call(name, args)
 
     def call(self, name: str, args: list[Any]) -> Any:
@@ -145,6 +158,12 @@ class HelperContext:
         except HelperFailure as exc:
             self.errno = str(exc)
             result = exc.result
+        except StoreError as exc:  # disk full, read-only or unavailable store
+            self.errno = f"{name}: {exc}"
+            result = "" if name in ("DataGet", "DataPop") else -1
+        except RecursionError:
+            self.errno = f"{name}: arguments nested too deeply"
+            result = -1
         except Exception as exc:  # a helper must never take the runtime down
             self.errno = f"{name}: internal error: {exc}"
             log.exception("helper %s failed", name)
@@ -152,7 +171,8 @@ class HelperContext:
         if neutral:
             self.errno = before
         if name != "Errno":
-            self._record(HelperCall(name, tuple(args), result, self.errno, self._dry))
+            self._record(HelperCall(name, tuple(_clip(a) for a in args), _clip(result),
+                                    self.errno, self._dry))
         return result
 
     def _record(self, call: HelperCall) -> None:
@@ -163,7 +183,17 @@ class HelperContext:
 
     # -- logging ---------------------------------------------------------------------
     def _log(self, level: str, args: list[Any]) -> None:
+        cfg = self.s.cfg
         msg = " ".join(js_string(a) for a in args)
+        room = cfg.max_log_bytes - self.log_bytes
+        if len(self.logs) >= cfg.max_log_lines or room <= 0:
+            self.cut["log_lines"] += 1
+            self.cut["log_chars"] += len(msg)
+            return
+        if len(msg) > room:
+            self.cut["log_chars"] += len(msg) - room
+            msg = msg[:room] + CUT_MARKER.format(len(msg) - room)
+        self.log_bytes += len(msg)
         self.logs.append(f"{level}: {msg}")
         if self.s.cfg.log_to_python:
             lvl = {"INFO": logging.INFO, "WARN": logging.WARNING}.get(level, logging.ERROR)
@@ -337,9 +367,17 @@ class HelperContext:
             raise HelperFailure(f"{what} needs a key", -1)
         return js_string(args[0])
 
+    def _value(self, what: str, value: Any) -> str:
+        text = js_string(value)
+        cap = self.s.cfg.max_value_bytes
+        if len(text) > cap or len(text.encode("utf-8", "surrogatepass")) > cap:
+            raise HelperFailure(f"{what}: the value is larger than max_value_bytes ({cap} bytes)")
+        return text
+
     def h_DataSet(self, args: list[Any]) -> Any:
         key = self._key(args, "DataSet")
-        self.s.store.set(self.name, key, js_string(args[1]) if len(args) > 1 else "undefined")
+        value = self._value("DataSet", args[1]) if len(args) > 1 else "undefined"
+        self.s.store.set(self.name, self._value("DataSet", key), value)
         return 0
 
     def h_DataGet(self, args: list[Any]) -> Any:
@@ -359,10 +397,12 @@ class HelperContext:
     def h_DataPush(self, args: list[Any]) -> Any:
         if not args:
             raise HelperFailure("DataPush needs a value")
-        if len(args) >= 2:
-            self.s.store.push(self.name, js_string(args[0]), js_string(args[1]))
-        else:
-            self.s.store.push(self.name, "", js_string(args[0]))
+        key = self._value("DataPush", args[0]) if len(args) >= 2 else ""
+        value = self._value("DataPush", args[1] if len(args) >= 2 else args[0])
+        cap = self.s.cfg.max_list_items
+        if self.s.store.list_len(self.name, key) >= cap:
+            raise HelperFailure(f"DataPush: the list is full (max_list_items {cap})")
+        self.s.store.push(self.name, key, value)
         return 0
 
     def h_DataPop(self, args: list[Any]) -> Any:
@@ -420,6 +460,15 @@ class HelperContext:
 
     def h_Panic(self, args: list[Any]) -> Any:
         return self._emergency("Panic", self.s.cfg.allow_panic)
+
+
+def _clip(value: Any) -> Any:
+    """A call argument or result as recorded: long strings cut, with a marker."""
+    if isinstance(value, str) and len(value) > MAX_RECORDED_CHARS:
+        return value[:MAX_RECORDED_CHARS] + CUT_MARKER.format(len(value) - MAX_RECORDED_CHARS)
+    if isinstance(value, list | dict) and len(json.dumps(value, default=str)) > MAX_RECORDED_CHARS:
+        return _clip(json.dumps(value, default=str))
+    return value
 
 
 def _really(what: str) -> int:  # pragma: no cover - never exercised: it stops the machine

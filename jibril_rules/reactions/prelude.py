@@ -226,15 +226,16 @@ PRELUDE = r"""
     const factories = new MapCtor();
     function run() {
       tainted = !resetGlobals();
-      let status = 'O', message = '';
+      let status = 'O', message = '', inp;
       try {
-        const inp = call(1, []);
+        inp = call(1, []);
+        if (inp === null || typeof inp !== 'object') throw new TypeError('no input for this run');
         let fac = apply(mapGet, factories, [inp.k]);
         if (fac === undefined) {
           try {
             fac = new FunctionCtor('kind', 'name', 'uuid', 'data',
               inp.src + '\n;return typeof process === "function" ? process : undefined;');
-          } catch (e) { return 'S|0|' + describe(e); }
+          } catch (e) { return 'S|00|' + describe(e); }
           freeze(fac);
           apply(mapSet, factories, [inp.k, fac]);
         }
@@ -248,7 +249,8 @@ PRELUDE = r"""
         status = 'E'; message = describe(e);
       }
       if (!resetGlobals()) tainted = true;
-      return status + '|' + (tainted ? '1' : '0') + '|' + message;
+      const compiled = inp !== undefined && apply(mapGet, factories, [inp.k]) !== undefined;
+      return status + '|' + (tainted ? '1' : '0') + (compiled ? '1' : '0') + '|' + message;
     }
     return [run, sab];
   };

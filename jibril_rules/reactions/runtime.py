@@ -7,6 +7,7 @@ enforce switchable at runtime; every execution is appended to the JSONL audit tr
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,9 +21,10 @@ from typing import Any
 
 import xxhash
 
+from .audit import AuditLog
 from .config import ReactionConfig, ReactionSpec, RecipeRef
 from .datastore import DataStore
-from .engine import EngineError, V8Engine
+from .engine import EngineError, RawJSON, V8Engine
 from .files import FileOps
 from .helpers import HELPER_TABLE, HelperContext, Services, suggest_helper
 from .killer import Killer
@@ -35,7 +37,8 @@ log = logging.getLogger("jibril_rules.reactions")
 _UNDEFINED_RE = re.compile(r"ReferenceError: ([A-Za-z_$][\w$]*) is not defined")
 _STACK_RE = re.compile(r"\(eval at run \(<anonymous>:\d+:\d+\), <anonymous>:(\d+):(\d+)\)")
 _COUNTERS = ("executions", "ok", "error", "timeout", "memory", "rate_limited", "deduped",
-             "overflow", "submitted", "engines_created", "engines_discarded", "helper_calls")
+             "overflow", "overflow_detections", "abandoned", "limits_clamped", "submitted",
+             "engines_created", "engines_discarded", "helper_calls", "log_lines_cut")
 
 
 def code_hash(code: str) -> str:
@@ -76,10 +79,17 @@ class ReactionRuntime:
     def __init__(self, cfg: ReactionConfig, *, rehearse: bool = False) -> None:
         self.cfg = cfg
         self.rehearse = rehearse
-        os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+        try:
+            os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+        except OSError as exc:  # the store below reports itself unavailable
+            log.error("state dir %s: %s", cfg.state_dir, exc.strerror or exc)
+        store = DataStore(cfg.datastore_path, cfg.shared_namespace)
+        if store.unavailable:
+            log.error("reactions data store unavailable (%s): Data* helpers will fail with "
+                      "that Errno; reactions still run", store.unavailable)
         self.services = Services(
             cfg=cfg,
-            store=DataStore(cfg.datastore_path, cfg.shared_namespace),
+            store=store,
             files=FileOps(cfg.temp_root, cfg.effective_writable_roots),
             killer=Killer(cfg.min_pid, cfg.protected_pids, cfg.protected_names),
             net=NetPolicy(cfg.netpolicy, cfg.net_table, cfg.net_netns, cfg.net_allowlist),
@@ -95,15 +105,12 @@ class ReactionRuntime:
         self._max_engines = max(8, cfg.workers * 4)
         self._rate: dict[str, deque[float]] = {}
         self._dedup: dict[str, float] = {}
-        self._audit_lock = threading.Lock()
-        self._audit = None
         # Every execution is audited: by default to state_dir/audit.jsonl ("" turns it off).
         audit = os.path.join(cfg.state_dir, "audit.jsonl") if cfg.audit_path is None else cfg.audit_path
-        if audit:
-            parent = os.path.dirname(audit)
-            if parent:
-                os.makedirs(parent, mode=0o700, exist_ok=True)
-            self._audit = open(audit, "a", encoding="utf-8")  # noqa: SIM115
+        self._audit = AuditLog(audit, cfg.max_audit_line_bytes) if audit else None
+        self._overflow_logged = 0.0
+        self._futures: set[Future[ExecutionRecord]] = set()
+        self._running: set[V8Engine] = set()
         self._closed = False
 
     # -- modes -----------------------------------------------------------------------
@@ -144,22 +151,37 @@ class ReactionRuntime:
         """Queue the reactions; never blocks. False (and a counter) when the queue is full."""
         with self._lock:
             if self._closed or self._inflight + len(reactions) > self.cfg.queue_size:
-                self._counters["overflow"] += 1
-                return False
-            self._inflight += len(reactions)
-            self._counters["submitted"] += 1
+                # counted once, as the reactions lost (not the detection), and logged
+                self._counters["overflow"] += len(reactions)
+                self._counters["overflow_detections"] += 1
+                lost, now = self._counters["overflow"], time.monotonic()
+                say = now - self._overflow_logged >= 1.0
+                if say:
+                    self._overflow_logged = now
+            else:
+                say, lost = False, -1
+                self._inflight += len(reactions)
+                self._counters["submitted"] += 1
+        if lost >= 0:
+            if say:
+                log.warning("reaction queue full (queue_size %d): %d reaction(s) of %s lost; "
+                            "%d lost so far", self.cfg.queue_size, len(reactions), recipe.name, lost)
+            return False
         if self._gate(recipe, reactions, detection) is not None:
             with self._lock:
                 self._inflight -= len(reactions)
             return True
         for spec in reactions:
             fut = self._pool.submit(self._execute, recipe, spec, detection)
+            with self._lock:
+                self._futures.add(fut)
             fut.add_done_callback(self._done)
         return True
 
     def _done(self, fut: Future[ExecutionRecord]) -> None:
         with self._lock:
             self._inflight -= 1
+            self._futures.discard(fut)
 
     def drain(self, timeout_s: float = 30.0) -> bool:
         """Wait until every submitted reaction has finished."""
@@ -215,7 +237,19 @@ class ReactionRuntime:
 
     # -- engines ---------------------------------------------------------------------
     def _mem(self, recipe: RecipeRef) -> int:
-        return recipe.memory_mb or self.cfg.memory_mb
+        return self._bounded(recipe.memory_mb or self.cfg.memory_mb, self.cfg.max_memory_mb)
+
+    def _timeout_s(self, recipe: RecipeRef) -> float:
+        return self._bounded(recipe.timeout_ms or self.cfg.timeout_ms, self.cfg.max_timeout_ms) / 1000.0
+
+    def _bounded(self, value: int, cap: int) -> int:
+        """A recipe's own limit, clamped to the configured maximum (and counted)."""
+        value = max(1, int(value))
+        if value > cap:
+            with self._lock:
+                self._counters["limits_clamped"] += 1
+            return cap
+        return value
 
     def _acquire(self, key: tuple[str, str], memory_mb: int) -> V8Engine:
         with self._lock:
@@ -280,19 +314,28 @@ class ReactionRuntime:
         h = code_hash(spec.code)
         key = (recipe.name, h)
         mem = self._mem(recipe)
-        timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
+        timeout_s = self._timeout_s(recipe)
         ctx = HelperContext(self.services, recipe.kind, recipe.name, detection, mode)
         ctx.deadline = time.monotonic() + timeout_s
+        try:  # a bad event (NaN, too deep, ...) fails this execution only, before any isolate
+            data = json.dumps(detection, allow_nan=False, separators=(",", ":"), default=str)
+        except (ValueError, TypeError, RecursionError) as exc:
+            return self._record(recipe, spec, detection, mode, start, t0, "error", ctx,
+                                error=f"the event cannot be passed to the reaction: {exc}")
         eng = self._acquire(key, mem)
-        ctx.run_input = {"k": h, "src": None if h in eng.compiled else spec.code,
-                         "kind": recipe.kind, "name": recipe.name,
-                         "uuid": str(detection.get("uuid", "")), "data": detection,
-                         "mem": mem * 1024 * 1024}
+        head = json.dumps({"k": h, "src": None if h in eng.compiled else spec.code,
+                           "kind": recipe.kind, "name": recipe.name,
+                           "uuid": str(detection.get("uuid", ""))}, separators=(",", ":"))
+        ctx.run_input = RawJSON(head[:-1] + ',"data":' + data + "}")
         keep = False
+        with self._lock:
+            self._running.add(eng)
         try:
             code, tainted, message = eng.run(ctx.bridge, timeout_s)
-            if code != "S":
+            if eng.last_compiled:
                 eng.compiled.add(h)
+            else:
+                eng.compiled.discard(h)
             keep = not tainted
             if code == "O":
                 return self._record(recipe, spec, detection, mode, start, t0, "ok", ctx)
@@ -310,6 +353,8 @@ class ReactionRuntime:
                 msg = str(exc)
             return self._record(recipe, spec, detection, mode, start, t0, status, ctx, error=msg)
         finally:
+            with self._lock:
+                self._running.discard(eng)
             if keep:
                 self._release(key, eng)
             else:
@@ -322,7 +367,7 @@ class ReactionRuntime:
             return self._record(recipe, spec, detection, mode, start, t0, "ok", None,
                                 logs=("dry run: shell reaction not executed in monitor mode",),
                                 extra={"dry_run": True})
-        timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
+        timeout_s = self._timeout_s(recipe)
         res = run_shell(spec.code, detection, recipe.kind, recipe.name, timeout_s,
                         self.cfg.temp_root, self.cfg.shell_path)
         return self._record(recipe, spec, detection, mode, start, t0, res.status, None,
@@ -340,6 +385,10 @@ class ReactionRuntime:
             extra["rehearsal"] = True
         if ctx is not None and ctx.dropped_calls:
             extra["dropped_calls"] = ctx.dropped_calls
+        if ctx is not None and ctx.cut["log_lines"] + ctx.cut["log_chars"]:
+            extra["logs_cut"] = dict(ctx.cut)  # what max_log_lines / max_log_bytes removed
+            with self._lock:
+                self._counters["log_lines_cut"] += ctx.cut["log_lines"]
         with self._lock:
             self._counters["executions"] += 1 if status not in ("rate_limited", "deduped") else 0
             if status in ("ok", "error", "timeout", "memory"):
@@ -351,14 +400,9 @@ class ReactionRuntime:
             mode=mode, status=status, calls=calls,
             logs=tuple(ctx.logs) + logs if ctx else logs, error=error, extra=extra)
 
-    def _write_audit(self, rec: ExecutionRecord) -> None:
-        if self._audit is None:
-            return
-        line = rec.to_json() + "\n"
-        with self._audit_lock:
-            if self._audit is not None:
-                self._audit.write(line)
-                self._audit.flush()
+    def _write_audit(self, rec: ExecutionRecord | dict[str, Any]) -> None:
+        if self._audit is not None:
+            self._audit.write(rec if isinstance(rec, dict) else rec.to_dict())
 
     # -- introspection / shutdown ----------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -369,24 +413,47 @@ class ReactionRuntime:
             out["idle_engines"] = sum(len(v) for v in self._engines.values())
             out["mode"] = self._mode
             out["mode_overrides"] = dict(self._overrides)
+        audit = self._audit
+        out["audit_errors"] = audit.errors if audit else 0
+        out["audit_truncated"] = audit.truncated if audit else 0
+        out["audit"] = "off" if audit is None else audit.unavailable or "ok"
+        out["store"] = self.services.store.unavailable or "ok"
         return out
 
-    def close(self) -> None:
+    def close(self, drain_s: float | None = None) -> None:
+        """Stop: queued reactions may still run for `drain_s` (default cfg.drain_s); the
+        rest are abandoned (queued ones cancelled, running JS terminated), with a count in
+        the log and one `shutdown` record in the audit trail."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._pool.shutdown(wait=True)
+        budget = self.cfg.drain_s if drain_s is None else drain_s
+        abandoned = terminated = 0
+        if not self.drain(budget):
+            with self._lock:
+                pending = list(self._futures)
+                running = list(self._running)
+            abandoned = sum(1 for f in pending if f.cancel())
+            for eng in running:
+                if eng.terminate():
+                    terminated += 1
+            with self._lock:
+                self._counters["abandoned"] += abandoned + terminated
+            log.warning("reactions: stopped after draining for %gs: %d queued reaction(s) "
+                        "abandoned, %d running one(s) terminated", budget, abandoned, terminated)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             engines = [e for lst in self._engines.values() for e in lst]
             self._engines.clear()
         for eng in engines:
             self._discard(eng)
         self.services.store.close()
-        with self._audit_lock:
-            if self._audit is not None:
-                self._audit.close()
-                self._audit = None
+        if abandoned or terminated:
+            self._write_audit({"event": "shutdown", "start": _now_iso(), "drain_s": budget,
+                               "abandoned": abandoned, "terminated": terminated})
+        if self._audit is not None:
+            self._audit.close()
 
     def __enter__(self) -> ReactionRuntime:
         return self
