@@ -25,7 +25,7 @@ from .datastore import DataStore, StoreError, js_number, js_string
 from .eventinfo import event_remote_domains, event_remote_ips
 from .files import FileError, FileOps
 from .killer import Killer, KillRefused
-from .netpolicy import NetError, NetPolicy, resolve
+from .netpolicy import MAX_TARGETS_PER_CALL, NetError, NetPolicy, resolve
 from .prelude import FIRST_HELPER_OP, OP_INPUT
 from .records import HelperCall
 
@@ -255,10 +255,15 @@ class HelperContext:
     def _block_many(self, targets: list[str], timeout_s: int | None = None) -> int:
         results: list[int] = []
         errors: list[str] = []
+        if len(targets) > MAX_TARGETS_PER_CALL:
+            errors.append(f"{len(targets)} addresses: only the first {MAX_TARGETS_PER_CALL} "
+                          "are blocked in one call")
+            targets = targets[:MAX_TARGETS_PER_CALL]
         for ip in targets:
             try:
+                self.s.net.check_target(ip)
+                self.s.net.charge()
                 if self.monitor:
-                    self.s.net.check_target(ip)
                     results.append(0)
                 else:
                     results.append(self.s.net.block(ip, timeout_s))
