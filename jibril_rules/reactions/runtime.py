@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from .config import ReactionConfig, ReactionSpec, RecipeRef
 from .datastore import DataStore
 from .engine import EngineError, RawJSON, V8Engine
 from .files import FileOps
+from .gates import Gates
 from .helpers import HELPER_TABLE, HelperContext, Services, suggest_helper
 from .killer import Killer
 from .netpolicy import NetPolicy
@@ -60,18 +61,6 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def fingerprint(recipe: RecipeRef, detection: dict[str, Any]) -> str:
-    """What the dedup window compares: the recipe and what the event is about."""
-    proc = detection.get("process") or {}
-    file = detection.get("file") or {}
-    remote = ((detection.get("flow") or {}).get("remote") or {})
-    parts: tuple[str, ...] = (recipe.name, str(proc.get("exe", "")), str(proc.get("cmd", "")),
-                              str(file.get("file", "")), str(remote.get("address", "")))
-    if not any(parts[1:]):
-        parts = (recipe.name, str(detection.get("uuid", "")))
-    return "\x00".join(parts)
-
-
 class ReactionRuntime:
     """Runs reactions. `rehearse=True` (replay, test) pins every run to monitor mode:
     no `set_mode`, recipe mode or config can make it act on the host."""
@@ -103,8 +92,7 @@ class ReactionRuntime:
         self._engines: OrderedDict[tuple[str, str], list[V8Engine]] = OrderedDict()
         self._engine_count = 0
         self._max_engines = max(8, cfg.workers * 4)
-        self._rate: dict[str, deque[float]] = {}
-        self._dedup: dict[str, float] = {}
+        self._gates = Gates(cfg.dedup_window_s, cfg.rate_limit, cfg.rate_window_s)
         # Every execution is audited: by default to state_dir/audit.jsonl ("" turns it off).
         audit = os.path.join(cfg.state_dir, "audit.jsonl") if cfg.audit_path is None else cfg.audit_path
         self._audit = AuditLog(audit, cfg.max_audit_line_bytes) if audit else None
@@ -203,29 +191,9 @@ class ReactionRuntime:
     # -- gates -----------------------------------------------------------------------
     def _gate(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
               detection: dict[str, Any]) -> list[ExecutionRecord] | None:
-        cfg = self.cfg
-        now = time.monotonic()
-        status = None
-        with self._lock:
-            if cfg.dedup_window_s > 0:
-                key = fingerprint(recipe, detection)
-                last = self._dedup.get(key)
-                if last is not None and now - last < cfg.dedup_window_s:
-                    status = "deduped"
-                else:
-                    self._dedup[key] = now
-                    if len(self._dedup) > 10000:
-                        cutoff = now - cfg.dedup_window_s
-                        self._dedup = {k: t for k, t in self._dedup.items() if t >= cutoff}
-            if status is None and cfg.rate_limit > 0:
-                window = self._rate.setdefault(recipe.name, deque())
-                while window and now - window[0] >= cfg.rate_window_s:
-                    window.popleft()
-                if len(window) >= cfg.rate_limit:
-                    status = "rate_limited"
-                else:
-                    window.append(now)
-            if status is not None:
+        status = self._gates.check(recipe, detection)
+        if status is not None:
+            with self._lock:
                 self._counters[status] += len(reactions)
         if status is None:
             return None
