@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,16 @@ from .core.errors import Collector, JibrilError
 from .core.source import LMap, key_span, load_yaml, read_source, span_of
 
 DEFAULT_NAMES = ("jibril.yaml",)
+SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, for tests)
+
+
+def find_config(root: str | None = None) -> str | None:
+    """Search order: ./jibril.yaml, then ROOT/etc/jibril/jibril.yaml (what `service install` wrote)."""
+    found = next((p for p in DEFAULT_NAMES if Path(p).is_file()), None)
+    if found is not None:
+        return found
+    system = Path(root or os.environ.get("JIBRIL_ROOT") or "/") / SYSTEM_CONFIG
+    return str(system) if system.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -17,6 +28,8 @@ class Config:
     printers: tuple[str, ...] = ("stdout",)
     reactions: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
+    # -- observability (issue 11): from / metrics / log, checked by observe/settings.py --
+    observe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def netpolicy(self) -> bool:
@@ -24,9 +37,9 @@ class Config:
 
 
 def load_config(path: str | None) -> Config:
-    """Load the given config, or ./jibril.yaml when present, else defaults."""
+    """Load the given config, else the first of find_config(), else defaults."""
     if path is None:
-        found = next((p for p in DEFAULT_NAMES if Path(p).is_file()), None)
+        found = find_config()
         if found is None:
             return Config()
         path = found
@@ -38,13 +51,14 @@ def load_config(path: str | None) -> Config:
     if diags.errors:
         raise JibrilError(diags.errors)
     doc = doc or LMap()
-    known = {"printers", "reactions"}
+    from .observe import settings as obs
+    known = {"printers", "reactions", *obs.TOP_KEYS}
     for k in doc:
         if k not in known:
             diags.add("JR020", f"unknown configuration key '{k}'", doc.key_spans[k],
-                      "valid keys: printers, reactions")
+                      f"valid keys: {', '.join(sorted(known))}")
     printers = doc.get("printers", ["stdout"])
-    if not isinstance(printers, list) or not all(isinstance(p, str) for p in printers):
+    if not isinstance(printers, list) or not all(isinstance(p, str | dict) for p in printers):
         diags.add("JR021", "'printers' must be a list of strings", span_of(doc, "printers"),
                   "e.g. printers: [stdout, jsonl:/var/log/jibril.jsonl]")
     reactions = doc.get("reactions") or {}
@@ -53,9 +67,28 @@ def load_config(path: str | None) -> Config:
                   "e.g. reactions: {mode: monitor, netpolicy: true}")
     else:
         _check_reactions(reactions, diags)
+    for where, msg, hint in obs.check(doc):
+        _locate(doc, where, msg, hint, diags)
     if diags.errors:
         raise JibrilError(diags.errors)
-    return Config(tuple(printers), dict(reactions), path)
+    return Config(tuple(printers), dict(reactions), path,
+                  {k: doc[k] for k in obs.TOP_KEYS if k in doc})
+
+
+def _locate(doc: Any, where: tuple[str | int, ...], msg: str, hint: str, diags: Collector) -> None:
+    """A problem found by observe/settings.py at a key path: JR020 for unknown keys."""
+    node, parent, last = doc, doc, where[0]
+    for k in where:
+        parent, last = node, k
+        nxt = node.get(k) if isinstance(node, dict) else (
+            node[k] if isinstance(node, list) and isinstance(k, int) and k < len(node) else None)
+        if nxt is None:
+            break
+        node = nxt
+    code = "JR020" if msg.startswith("unknown") and "option" in msg else "JR021"
+    span = key_span(parent, last) if isinstance(last, str) and code == "JR020" \
+        else span_of(parent, last)
+    diags.add(code, msg, span, hint)
 
 
 def _check_reactions(r: dict[str, Any], diags: Collector) -> None:

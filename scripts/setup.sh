@@ -10,10 +10,25 @@ python3 -c 'import sys; sys.path.append("/usr/lib/python3/dist-packages"); impor
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 ls -d /usr/src/linux-headers-*-amd64 >/dev/null 2>&1 || need_apt+=(linux-headers-amd64)
+# observability tests (issue 11): the real Prometheus server and headless Chromium
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${need_apt[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need_apt[@]}" >/dev/null
+  # the prometheus package starts a server of its own on :9090; the tests start theirs
+  if [[ " ${need_apt[*]} " == *" prometheus "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+      service prometheus stop >/dev/null 2>&1 || true
+      service prometheus-node-exporter stop >/dev/null 2>&1 || true
+    fi
+  fi
+  for tool in prometheus chromium; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool is still missing after apt-get install" >&2; exit 1; }
+  done
 fi
 
 # bcc compiles against /lib/modules/$(uname -r)/build; the running kernel has no headers

@@ -19,7 +19,7 @@ import pytest
 from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
 from jibril_rules.reactions.audit import repair_torn_tail
 
-SLOW = "function process(d) { const t = Date.now(); while (Date.now() - t < 200) {} }"
+SLOW = "function process(d) { const t = Date.now(); while (Date.now() - t < 300) {} }"
 
 
 def _cfg(tmp_path: Path, **kw: object) -> ReactionConfig:
@@ -59,7 +59,7 @@ def test_stop_drains_for_a_bounded_time_then_abandons_with_a_count(tmp_path: Pat
         rt.close()
     took = time.monotonic() - t0
     st = rt.stats()
-    assert took < 2.0, took  # not the 4 s the queue needs
+    assert took < 3.5, took  # not the 6 s the queue needs
     assert st["abandoned"] >= 30 and st["ok"] + st["error"] + st["abandoned"] >= 40, st
     assert any("abandoned" in r.message for r in caplog.records)
     lines = [json.loads(x) for x in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]

@@ -10,7 +10,7 @@ from .app import main
 @main.command()
 @click.option("--out", "out_dir", default="docs", help="Folder to write the reference pages to.")
 def docs(out_dir: str) -> None:
-    """Generate the field, operator and diagnostic reference pages from the registries."""
+    """Generate the field, operator, diagnostic and metrics reference pages from the registries."""
     from ..tools.docgen import write_docs
     for p in write_docs(out_dir):
         click.echo(f"wrote {p}")

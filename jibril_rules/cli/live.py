@@ -53,10 +53,18 @@ def _reload(source: tuple[str, ...]) -> Any:
               help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
+@click.option("--metrics-listen", default=None,
+              help="HOST:PORT for /metrics, /healthz and the status page (default: config "
+                   "metrics.listen or 127.0.0.1:9376; '' turns it off).")
+@click.option("--log-level", default=None,
+              help="debug|info|warning|error (default: $JIBRIL_LOG_LEVEL, config log.level, info).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or JSON (default: config log.format, text).")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
         outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
-        control_path: str) -> None:
+        control_path: str, metrics_listen: str | None, log_level: str | None,
+        log_format: str | None) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
@@ -71,9 +79,26 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         preflight()
     except SensorUnavailable as e:
         _fail(str(e))
-    cfg = load_config(config_path)
+    from ..core.errors import JibrilError
+    from ..observe import runner as observe
+    from ..observe.settings import from_paths
+    try:
+        cfg = load_config(config_path)
+    except JibrilError as e:
+        from ..tools.lint import format_human
+        sys.stderr.write(format_human(e.diagnostics, {}))
+        sys.exit(1)
+    try:
+        obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
+    except ValueError as e:
+        _fail(str(e), 2)
+    source = source or from_paths(cfg.observe)
     bundle = _bundle(source)
-    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    try:
+        printers = make_printers(observe.printer_specs(cfg.printers, fmt, outputs),
+                                 metrics=obs.metrics)
+    except (ValueError, TypeError, OSError) as e:
+        _fail(f"printers: {e}", 2)
     runtime = None
     if not no_reactions and any(r.reactions for r in bundle.recipes):
         from ..reactions import ReactionConfig, ReactionRuntime
@@ -83,8 +108,14 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts,
+                  observer=obs.observer)
     agent.install_signals()
+    try:
+        observe.serve(obs, (cfg.observe.get("metrics") or {}).get("token"))
+    except OSError as e:
+        _fail(f"cannot serve metrics on {obs.listen}: {e.strerror or e}; pass --metrics-listen "
+              "HOST:PORT (or '' to turn it off)")
     control = None
     if control_path:
         from ..runtime.control import ControlServer, agent_handler
@@ -97,15 +128,18 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         agent.start()
     except SensorUnavailable as e:
         agent.close()
+        obs.close()
         _fail(str(e))
     except Exception as e:
         agent.close()
+        obs.close()
         _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
     try:
         agent.run()
     finally:
         if control is not None:
             control.close()
+        obs.close()
 
 
 @main.command()

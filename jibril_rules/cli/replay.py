@@ -27,9 +27,11 @@ from .app import load_bundle, main, print_diags, user_errors
 @click.option("--aggregate", "aggregate_s", type=float, default=0.0,
               help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
 @click.option("--config", "config_path", default=None)
+@click.option("--reactions-output", "reactions_out", default=None,
+              help="Write reaction records (JSON lines) to this file, apart from the detections.")
 def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
            enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float,
-           config_path: str | None) -> None:
+           config_path: str | None, reactions_out: str | None) -> None:
     """Run recorded events (JSONL) through the recipes; no root needed."""
     from ..config import load_config
     from ..runtime.engine import Engine
@@ -51,6 +53,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
     n_det = 0
+    sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
     try:
         for el in read_events(events, errs):
             for d in engine.process(el.event, normalized=True):
@@ -58,8 +61,10 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
                 for p in printers:
                     p.emit(d)
                 if runtime is not None and d.reactions:
-                    _react(runtime, d, fmt)
+                    _react(runtime, d, fmt, sink)
     finally:
+        if sink is not None:
+            sink.close()
         for p in printers:
             p.close()
         if rehearsal is not None:
@@ -82,11 +87,13 @@ def _rehearsal(settings: dict[str, Any], enforce: bool) -> Any:
     return reh
 
 
-def _react(runtime: Any, d: Any, fmt: str) -> None:
+def _react(runtime: Any, d: Any, fmt: str, sink: Any = None) -> None:
     from ..runtime.dispatch import reaction_call
     ref, specs = reaction_call(d.recipe)
     for rec in runtime.run_now(ref, specs, d.event):
-        if fmt == "json":
+        if sink is not None:  # their own stream: never mixed into the detections
+            sink.write(json.dumps(rec.to_dict(), sort_keys=True, default=str) + "\n")
+        elif fmt == "json":
             click.echo(json.dumps({"reaction": rec.to_dict()}, sort_keys=True, default=str))
         else:
             calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"

@@ -112,6 +112,7 @@ class HelperContext:
         self.log_bytes = 0
         self.cut = {"log_lines": 0, "log_chars": 0}  # what the size caps removed
         self.errno = ""
+        self.index = 0  # the reaction's index in its recipe (for log records)
         self._dry = False
         # monotonic time after which every helper fails at once: a helper cannot be
         # interrupted by V8's TerminateExecution, so none may start past the deadline
@@ -197,7 +198,9 @@ class HelperContext:
         self.logs.append(f"{level}: {msg}")
         if self.s.cfg.log_to_python:
             lvl = {"INFO": logging.INFO, "WARN": logging.WARNING}.get(level, logging.ERROR)
-            log.log(lvl, "[%s] %s", self.name, msg)
+            log.log(lvl, "[%s] %s", self.name, msg, extra={
+                "recipe": self.name, "event_uuid": str(self.data.get("uuid", "")),
+                "reaction_index": self.index})
 
     def h_Info(self, args: list[Any]) -> Any:
         self._log("INFO", args)

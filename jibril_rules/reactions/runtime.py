@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -100,6 +100,8 @@ class ReactionRuntime:
         self._futures: set[Future[ExecutionRecord]] = set()
         self._running: set[V8Engine] = set()
         self._closed = False
+        # observability hook (issue 11): called with every record, from the worker thread
+        self.listeners: list[Callable[[ExecutionRecord], None]] = []
 
     # -- modes -----------------------------------------------------------------------
     def set_mode(self, mode: str, recipe_name: str | None = None) -> None:
@@ -201,6 +203,7 @@ class ReactionRuntime:
                                 status, None, error=f"reaction {status}") for spec in reactions]
         for rec in records:
             self._write_audit(rec)
+            self._notify(rec)
         return records
 
     # -- engines ---------------------------------------------------------------------
@@ -273,9 +276,19 @@ class ReactionRuntime:
                                error=f"internal error: {exc}")
         if rec.status != "ok":
             log.warning("reaction %s[%d] event %s: %s: %s", recipe.name, spec.index,
-                        rec.uuid, rec.status, (rec.error or "").splitlines()[0:1])
+                        rec.uuid, rec.status, (rec.error or "").splitlines()[0:1],
+                        extra={"recipe": recipe.name, "event_uuid": rec.uuid,
+                               "reaction_index": spec.index})
         self._write_audit(rec)
+        self._notify(rec)
         return rec
+
+    def _notify(self, rec: ExecutionRecord) -> None:
+        for fn in self.listeners:
+            try:
+                fn(rec)
+            except Exception:  # an observer must never break a reaction
+                log.exception("reaction listener failed")
 
     def _execute_js(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
                     mode: str, start: str, t0: float) -> ExecutionRecord:
@@ -284,6 +297,7 @@ class ReactionRuntime:
         mem = self._mem(recipe)
         timeout_s = self._timeout_s(recipe)
         ctx = HelperContext(self.services, recipe.kind, recipe.name, detection, mode)
+        ctx.index = spec.index
         ctx.deadline = time.monotonic() + timeout_s
         try:  # a bad event (NaN, too deep, ...) fails this execution only, before any isolate
             data = json.dumps(detection, allow_nan=False, separators=(",", ":"), default=str)
