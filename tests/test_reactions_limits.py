@@ -208,3 +208,22 @@ def test_read_only_state_dir_starts_and_reports_the_store_unavailable(tmp_path: 
     assert rec.logs[1] == "INFO: still runs"
     assert any("data store unavailable" in r.message for r in caplog.records)
     assert not any("Traceback" in r.getMessage() for r in caplog.records)
+
+
+def test_a_locked_store_waits_no_longer_than_the_reaction_may_run(tmp_path: Path) -> None:
+    import sqlite3
+    with ReactionRuntime(_cfg(tmp_path, timeout_ms=300)) as rt:
+        _one(rt, "function process(d) { DataSet('k', 1) }")
+        holder = sqlite3.connect(str(tmp_path / "state" / "reactions.sqlite"), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            t0 = time.monotonic()
+            rec = _one(rt, "function process(d) { Info(DataSet('k', 2), Errno()) }")
+            took = time.monotonic() - t0
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert took < 2.0, took  # not SQLite's 10 s busy timeout
+    assert rec.status in ("ok", "timeout")
+    if rec.status == "ok":
+        assert rec.logs[0].startswith("INFO: -1 DataSet: data store"), rec.logs

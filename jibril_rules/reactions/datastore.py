@@ -16,11 +16,13 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 SHARED_PREFIX = "shared:"
+MAX_BUSY_MS = 10_000  # longest wait for a lock held by another writer
 STACK_KEY = ""  # the list used by the one-argument DataPush(v) / DataPop()
 
 _SCHEMA = """
@@ -97,6 +99,7 @@ class DataStore:
         # None, or why the store cannot be used (read-only state dir, ...): the runtime
         # still starts, every Data* helper then fails with this as its Errno
         self.unavailable: str | None = None
+        self._local = threading.local()
         try:
             parent = os.path.dirname(path)
             if parent:
@@ -120,7 +123,7 @@ class DataStore:
                                check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={MAX_BUSY_MS}")
         with self._lock:
             self._all.append(conn)
         return conn
@@ -141,11 +144,27 @@ class DataStore:
             except sqlite3.Error as exc:
                 raise StoreError(_describe(exc)) from None
         try:
+            deadline = getattr(self._local, "deadline", None)
+            if deadline is not None:  # wait for a lock no longer than the reaction may run
+                ms = max(1, min(MAX_BUSY_MS, int((deadline - time.monotonic()) * 1000)))
+                conn.execute(f"PRAGMA busy_timeout={ms}")
+            else:
+                conn.execute(f"PRAGMA busy_timeout={MAX_BUSY_MS}")
             yield conn
         except sqlite3.Error as exc:
             raise StoreError(_describe(exc)) from None
         finally:
             self._idle.put(conn)
+
+    @contextmanager
+    def bounded(self, deadline: float | None) -> Iterator[None]:
+        """Within the block, this thread waits for SQLite locks until `deadline` at most."""
+        old = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = old
 
     def resolve(self, namespace: str, key: str) -> tuple[str, str]:
         if key.startswith(SHARED_PREFIX):

@@ -155,7 +155,8 @@ class HelperContext:
         try:
             if self.deadline is not None and not neutral and time.monotonic() > self.deadline:
                 raise HelperFailure(f"{name}: the reaction's time limit has passed")
-            result = impl(args)
+            with self.s.store.bounded(self.deadline):
+                result = impl(args)
         except HelperFailure as exc:
             self.errno = str(exc)
             result = exc.result
