@@ -46,7 +46,7 @@ class Budget:
 _lock = threading.Lock()
 _by_allocator: dict[int, Budget] = {}
 _tracked: dict[int, tuple[Budget, int]] = {}  # data pointer -> (budget, bytes)
-_keep: list[Any] = []  # vtable copies: they must outlive the allocators that use them
+_tables: dict[int, tuple[Any, ...]] = {}  # original vtable -> (counting copy, trampolines)
 _state: dict[str, Any] = {}
 
 
@@ -96,45 +96,61 @@ def hook_current_isolate(lib_path: str, limit: int) -> Budget | None:
         if budget is not None:
             budget.limit = limit
             return budget
+        table = _shared_table(vptr)
         budget = Budget(limit)
-        orig_alloc = _ALLOC_FN(_read_ptr(vptr + 8 * _VT_ALLOCATE))
-        orig_uninit = _ALLOC_FN(_read_ptr(vptr + 8 * _VT_ALLOCATE_UNINIT))
-        orig_free = _FREE_FN(_read_ptr(vptr + 8 * _VT_FREE))
+        _by_allocator[alloc] = budget
+        ctypes.c_void_p.from_address(alloc).value = ctypes.addressof(table) + 16
+        return budget
 
-        def counted(orig: Any) -> Any:
-            def allocate(this: int, length: int) -> int | None:
-                with _lock:
+
+def _shared_table(vptr: int) -> Any:
+    """One counting vtable per original vtable (every isolate's allocator has the same
+    class): nothing is allocated per isolate, so discarded isolates leak nothing. The
+    trampolines find the budget by the allocator's address (`this`)."""
+    cached = _tables.get(vptr)
+    if cached is not None:
+        return cached[0]
+    orig_alloc = _ALLOC_FN(_read_ptr(vptr + 8 * _VT_ALLOCATE))
+    orig_uninit = _ALLOC_FN(_read_ptr(vptr + 8 * _VT_ALLOCATE_UNINIT))
+    orig_free = _FREE_FN(_read_ptr(vptr + 8 * _VT_FREE))
+
+    def counted(orig: Any) -> Any:
+        def allocate(this: int, length: int) -> int | None:
+            with _lock:
+                budget = _by_allocator.get(int(this or 0))
+                if budget is not None:
                     if budget.live + length > budget.limit:
                         budget.refused += 1
                         return None
                     budget.live += length  # reserve before calling out
-                ptr = orig(this, length)
+            ptr = orig(this, length)
+            if budget is not None:
                 with _lock:
                     if ptr:
                         _tracked[int(ptr)] = (budget, length)
                     else:
                         budget.live -= length
-                return int(ptr) if ptr else None
-            return _ALLOC_FN(allocate)
+            return int(ptr) if ptr else None
+        return _ALLOC_FN(allocate)
 
-        def free(this: int, data: int, length: int) -> None:
-            if data:
-                with _lock:
-                    entry = _tracked.pop(int(data), None)
-                    if entry is not None:
-                        entry[0].live -= entry[1]
-            orig_free(this, data, length)
+    def free(this: int, data: int, length: int) -> None:
+        if data:
+            with _lock:
+                entry = _tracked.pop(int(data), None)
+                if entry is not None:
+                    entry[0].live -= entry[1]
+        orig_free(this, data, length)
 
-        table = (ctypes.c_void_p * (_VT_ENTRIES + 2))()
-        for i in range(-2, _VT_ENTRIES):
-            table[i + 2] = _read_ptr(vptr + 8 * i)
-        fns = (counted(orig_alloc), counted(orig_uninit), _FREE_FN(free))
-        for slot, fn in zip((_VT_ALLOCATE, _VT_ALLOCATE_UNINIT, _VT_FREE), fns, strict=True):
-            table[slot + 2] = ctypes.cast(fn, ctypes.c_void_p).value
-        _keep.append((table, fns, orig_alloc, orig_uninit, orig_free))
-        ctypes.c_void_p.from_address(alloc).value = ctypes.addressof(table) + 16
-        _by_allocator[alloc] = budget
-        return budget
+    table = (ctypes.c_void_p * (_VT_ENTRIES + 2))()
+    for i in range(-2, _VT_ENTRIES):
+        table[i + 2] = _read_ptr(vptr + 8 * i)
+    fns = (counted(orig_alloc), counted(orig_uninit), _FREE_FN(free))
+    for slot, fn in zip((_VT_ALLOCATE, _VT_ALLOCATE_UNINIT, _VT_FREE), fns, strict=True):
+        table[slot + 2] = ctypes.cast(fn, ctypes.c_void_p).value
+    _tables[vptr] = (table, fns, orig_alloc, orig_uninit, orig_free)
+    # a patched allocator's vptr is our table: a later lookup by it must find the same one
+    _tables[ctypes.addressof(table) + 16] = _tables[vptr]
+    return table
 
 
 def forget(budget: Budget | None) -> None:
