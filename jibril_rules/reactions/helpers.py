@@ -10,6 +10,7 @@ modes (they only touch the reaction's own state).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
@@ -60,7 +61,7 @@ _LEAD_WORD = re.compile(r"^[A-Z][a-z]+")
 
 def suggest_helper(name: str) -> str | None:
     """The helper a misspelt or invented name most likely meant (KillCurent -> KillCurrent,
-    KillPid -> KillProcess), or None when the name does not look like one."""
+    KillPid -> a Kill* helper), or None when the name does not look like one."""
     if name in HELPER_NAMES:
         return None
     near = difflib.get_close_matches(name, HELPER_ORDER, n=1, cutoff=0.6)
@@ -155,7 +156,8 @@ class HelperContext:
         try:
             if self.deadline is not None and not neutral and time.monotonic() > self.deadline:
                 raise HelperFailure(f"{name}: the reaction's time limit has passed")
-            with self.s.store.bounded(self.deadline):
+            bound = getattr(self.s.store, "bounded", None)  # SQLite: lock waits bounded too
+            with bound(self.deadline) if bound is not None else contextlib.nullcontext():
                 result = impl(args)
         except HelperFailure as exc:
             self.errno = str(exc)

@@ -73,7 +73,7 @@ class ReactionRuntime:
         except OSError as exc:  # the store below reports itself unavailable
             log.error("state dir %s: %s", cfg.state_dir, exc.strerror or exc)
         store = DataStore(cfg.datastore_path, cfg.shared_namespace)
-        if store.unavailable:
+        if store.unavailable:  # e.g. a read-only state dir: start anyway and say so
             log.error("reactions data store unavailable (%s): Data* helpers will fail with "
                       "that Errno; reactions still run", store.unavailable)
         self.services = Services(
@@ -399,7 +399,7 @@ class ReactionRuntime:
         out["audit_errors"] = audit.errors if audit else 0
         out["audit_truncated"] = audit.truncated if audit else 0
         out["audit"] = "off" if audit is None else audit.unavailable or "ok"
-        out["store"] = self.services.store.unavailable or "ok"
+        out["store"] = getattr(self.services.store, "unavailable", None) or "ok"
         return out
 
     def close(self, drain_s: float | None = None) -> None:
