@@ -21,12 +21,14 @@ def _swapper(a: Path, b: Path, stop: threading.Event, count: list[int]) -> None:
             count[0] += 1
 
 
-def _race(tmp_path: Path, seconds: float, work: object) -> tuple[Path, Path, int]:
+def _race(tmp_path: Path, seconds: float, work: object, before: object = None) -> tuple[Path, Path, int]:
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
     outside.mkdir()
     (root / "d").mkdir()
     (root / "l").symlink_to(outside)  # swapped with d again and again
+    if before is not None:
+        before(root)  # type: ignore[operator]
     stop, count = threading.Event(), [0]
     t = threading.Thread(target=_swapper, args=(root / "d", root / "l", stop, count))
     t.start()
@@ -65,12 +67,13 @@ def test_remove_dir_never_deletes_outside_the_root_during_a_symlink_swap(tmp_pat
     removed = [0]
     real_fd: list[int] = []
 
-    def remove(root: Path) -> None:
+    def setup(root: Path) -> None:  # before the swapping starts
         outside = root.parent / "outside"
-        if not real_fd:
-            (outside / "victim").mkdir()
-            (outside / "victim" / "precious").write_text("keep")
-            real_fd.append(os.open(root / "d", os.O_RDONLY | os.O_DIRECTORY))
+        (outside / "victim").mkdir()
+        (outside / "victim" / "precious").write_text("keep")
+        real_fd.append(os.open(root / "d", os.O_RDONLY | os.O_DIRECTORY))
+
+    def remove(root: Path) -> None:
         try:  # recreate the victim in the real directory, whatever its name is now
             os.mkdir("victim", dir_fd=real_fd[0])
         except FileExistsError:
@@ -81,7 +84,7 @@ def test_remove_dir_never_deletes_outside_the_root_during_a_symlink_swap(tmp_pat
         except FileError:
             pass
 
-    root, outside, swaps = _race(tmp_path, 1.5, remove)
+    root, outside, swaps = _race(tmp_path, 1.5, remove, setup)
     os.close(real_fd[0])
     assert swaps > 100 and removed[0] > 0, (swaps, removed)
     assert (outside / "victim" / "precious").read_text() == "keep"

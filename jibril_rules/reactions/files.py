@@ -5,8 +5,8 @@ directory under the temp root could swap it for a symbolic link between the chec
 use (`renameat2(RENAME_EXCHANGE)`). The root is opened once, and the rest of the path is
 resolved *relative to that directory fd* with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`
 (or, where openat2 is missing, one `O_NOFOLLOW` component at a time). Removal unlinks
-relative to the opened parent (`shutil.rmtree(dir_fd=...)` walks by fd and checks that what
-it opened is what it lstat'ed).
+relative to the opened parent, walking the tree by fd (`O_NOFOLLOW | O_DIRECTORY` at every
+level) and stopping at the reaction's deadline.
 
 Reads are bounded: regular files only (opened `O_NONBLOCK`, checked with `fstat` before
 any read, so a FIFO or a device cannot park a worker) and at most `MAX_READ_BYTES`.
@@ -18,9 +18,9 @@ import ctypes
 import errno
 import os
 import secrets
-import shutil
 import stat
 import struct
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +79,26 @@ def open_beneath(dirfd: int, rel: str, flags: int, mode: int = 0o600) -> int:
         return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=cur)
     finally:
         os.close(cur)
+
+
+def _rmtree_at(dirfd: int, name: str, deadline: float | None) -> None:
+    """Remove the directory `name` under `dirfd` and everything in it, by fd: every level is
+    opened O_NOFOLLOW | O_DIRECTORY relative to its parent, so a symlink swapped in anywhere
+    makes the walk fail instead of leaving the tree."""
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+    try:
+        with os.scandir(fd) as it:
+            entries = list(it)
+        for entry in entries:
+            if deadline is not None and time.monotonic() > deadline:
+                raise FileError("the reaction's time limit passed while removing")
+            if entry.is_dir(follow_symlinks=False):
+                _rmtree_at(fd, entry.name, deadline)
+            else:
+                os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dirfd)
 
 
 def _open_dir(path: str) -> int:
@@ -225,8 +245,9 @@ class FileOps:
             raise FileError(f"RemoveDir {path}: only subdirectories of {self.temp_root}")
         return norm
 
-    def remove_dir(self, path: str) -> bool:
-        """True if removed, False if it did not exist. Never leaves the temp root."""
+    def remove_dir(self, path: str, deadline: float | None = None) -> bool:
+        """True if removed, False if it did not exist. Never leaves the temp root; stops
+        (FileError) at `deadline` (monotonic), so a huge tree cannot hold a worker."""
         norm = self.check_removable(path)
         rel = os.path.relpath(norm, self.temp_root)
         parent_rel, name = os.path.split(rel)
@@ -254,7 +275,9 @@ class FileOps:
                 raise FileError(f"RemoveDir {path}: symbolic links are refused")
             if not stat.S_ISDIR(st.st_mode):
                 raise FileError(f"RemoveDir {path}: not a directory")
-            shutil.rmtree(name, dir_fd=pfd)
+            _rmtree_at(pfd, name, deadline)
+        except RecursionError:
+            raise FileError(f"RemoveDir {path}: the tree is nested too deeply") from None
         except OSError as exc:
             raise FileError(f"RemoveDir {path}: {exc.strerror or exc}") from None
         finally:

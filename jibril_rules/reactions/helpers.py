@@ -368,7 +368,7 @@ class HelperContext:
             if self.monitor and real not in self.s.files.created_dirs:
                 self._dry = True
                 return 0
-            return 0 if self.s.files.remove_dir(real) else 1
+            return 0 if self.s.files.remove_dir(real, self.deadline) else 1
         except FileError as exc:
             raise HelperFailure(str(exc)) from None
 
