@@ -19,6 +19,31 @@ import pytest
 from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
 from jibril_rules.reactions.audit import repair_torn_tail
 
+
+class _Records(logging.Handler):
+    """Records of the reactions logger, whatever handlers or propagation others set up."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def reactions_log() -> Iterator[_Records]:
+    logger = logging.getLogger("jibril_rules.reactions")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 SLOW = "function process(d) { const t = Date.now(); while (Date.now() - t < 300) {} }"
 
 
@@ -50,30 +75,28 @@ def _tmpfs(path: Path, opts: str) -> Iterator[Path]:
 
 
 def test_stop_drains_for_a_bounded_time_then_abandons_with_a_count(tmp_path: Path,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+                                                                    reactions_log: _Records) -> None:
     rt = ReactionRuntime(_cfg(tmp_path, workers=2, drain_s=0.5))
     for i in range(40):
         assert rt.submit(RecipeRef("k", "slow"), [ReactionSpec("js", SLOW)], {"uuid": f"u{i}"})
     t0 = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="jibril_rules.reactions"):
-        rt.close()
+    rt.close()
     took = time.monotonic() - t0
     st = rt.stats()
     assert took < 3.5, took  # not the 6 s the queue needs
     assert st["abandoned"] >= 30 and st["ok"] + st["error"] + st["abandoned"] >= 40, st
-    assert any("abandoned" in r.message for r in caplog.records)
+    assert any("abandoned" in r.getMessage() for r in reactions_log.records)
     lines = [json.loads(x) for x in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
     (shutdown,) = [x for x in lines if x.get("event") == "shutdown"]
     assert shutdown["abandoned"] + shutdown["terminated"] == st["abandoned"]
 
 
-def test_audit_failures_are_counted_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="jibril_rules.reactions"), \
-            ReactionRuntime(_cfg(tmp_path, audit_path="/dev/full")) as rt:
+def test_audit_failures_are_counted_and_logged(tmp_path: Path, reactions_log: _Records) -> None:
+    with ReactionRuntime(_cfg(tmp_path, audit_path="/dev/full")) as rt:
         for _ in range(15):
             assert _one(rt, "function process(d) { Info('x') }").status == "ok"
         assert rt.stats()["audit_errors"] == 15
-    assert any("write failed" in r.message and "lost" in r.message for r in caplog.records)
+    assert any("write failed" in r.getMessage() and "lost" in r.getMessage() for r in reactions_log.records)
 
 
 def test_torn_last_line_is_repaired_on_start(tmp_path: Path) -> None:
@@ -157,16 +180,15 @@ def test_a_100000_deep_argument_returns_minus_one_with_errno(tmp_path: Path) -> 
 
 
 def test_overflow_is_counted_once_as_reactions_lost_and_logged(tmp_path: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+                                                               reactions_log: _Records) -> None:
     specs = [ReactionSpec("js", SLOW, 0), ReactionSpec("js", SLOW, 1)]
-    with caplog.at_level(logging.WARNING, logger="jibril_rules.reactions"), \
-            ReactionRuntime(_cfg(tmp_path, workers=1, queue_size=3)) as rt:
+    with ReactionRuntime(_cfg(tmp_path, workers=1, queue_size=3)) as rt:
         accepted = [rt.submit(RecipeRef("k", "q"), specs, {"uuid": str(i)}) for i in range(5)]
         st = rt.stats()
         rt.drain(10)
     assert accepted == [True, False, False, False, False]
     assert st["overflow"] == 8 and st["overflow_detections"] == 4
-    assert sum("reaction queue full" in r.message for r in caplog.records) == 1  # rate-limited log
+    assert sum("reaction queue full" in r.getMessage() for r in reactions_log.records) == 1  # rate-limited log
 
 
 def test_files_are_created_0600(tmp_path: Path) -> None:
@@ -197,17 +219,16 @@ def test_data_incr_on_a_full_disk_gives_a_clear_errno(tmp_path: Path) -> None:
 
 
 def test_read_only_state_dir_starts_and_reports_the_store_unavailable(tmp_path: Path,
-                                                                       caplog: pytest.LogCaptureFixture) -> None:
+                                                                       reactions_log: _Records) -> None:
     with _tmpfs(tmp_path / "ro", "ro,size=64k") as disk:
-        with caplog.at_level(logging.ERROR, logger="jibril_rules.reactions"), \
-                ReactionRuntime(_cfg(tmp_path, state_dir=str(disk))) as rt:
+        with ReactionRuntime(_cfg(tmp_path, state_dir=str(disk))) as rt:
             st = rt.stats()
             rec = _one(rt, "function process(d) { Info(DataSet('k', 1), Errno()); Info('still runs'); }")
     assert st["store"].startswith("data store") and st["audit"].startswith("cannot open")
     assert rec.status == "ok" and rec.logs[0].startswith("INFO: -1 DataSet: data store")
     assert rec.logs[1] == "INFO: still runs"
-    assert any("data store unavailable" in r.message for r in caplog.records)
-    assert not any("Traceback" in r.getMessage() for r in caplog.records)
+    assert any("data store unavailable" in r.getMessage() for r in reactions_log.records)
+    assert not any("Traceback" in r.getMessage() for r in reactions_log.records)
 
 
 def test_a_locked_store_waits_no_longer_than_the_reaction_may_run(tmp_path: Path) -> None:
