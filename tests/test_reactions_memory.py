@@ -78,3 +78,11 @@ def test_per_recipe_memory_mb_is_the_array_buffer_cap_too(tmp_path: Path, rt: Re
     (small,) = rt.run_now(RecipeRef("k", "cap", memory_mb=48), [ReactionSpec("js", code)], {})
     (large,) = rt.run_now(RecipeRef("k", "cap", memory_mb=256), [ReactionSpec("js", code)], {})
     assert small.status == "memory" and large.status == "ok" and large.logs == ("INFO: fits",)
+
+
+def test_a_refusal_that_garbage_collection_recovers_is_not_memory(rt: ReactionRuntime) -> None:
+    """Live garbage fills the cap, V8 collects it and the same allocation then succeeds."""
+    code = ("function process(d) { let keep = []; for (let i = 0; i < 40; i++) keep.push(new ArrayBuffer(1 << 20));"
+            " keep = null; for (let i = 0; i < 200; i++) new ArrayBuffer(8 << 20); Info('done'); }")
+    (rec,) = rt.run_now(RecipeRef("k", "recover"), [ReactionSpec("js", code)], {})
+    assert rec.status == "ok" and rec.logs == ("INFO: done",), (rec.status, rec.error)

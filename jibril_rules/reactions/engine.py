@@ -321,7 +321,7 @@ class V8Engine:
         self.timed_out = False
         self.runs += 1
         if self._budget is not None:
-            self._budget.refused = 0
+            self._budget.reset()
         try:
             raw = self._call_raw(self._runner, self._empty_argv, timeout=timeout_s)
         except EngineError as exc:
@@ -345,7 +345,7 @@ class V8Engine:
 
     def buffers_refused(self) -> bool:
         """True if V8's array-buffer allocator refused memory during the last run."""
-        return self._budget is not None and self._budget.refused > 0
+        return self._budget is not None and self._budget.failed
 
     def hard_memory_limit_reached(self) -> bool:
         return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))

@@ -36,11 +36,37 @@ _VT_ENTRIES = 7  # two destructors, Allocate, AllocateUninitialized, Free, MaxAl
 
 @dataclass
 class Budget:
-    """Array-buffer bytes of one isolate: live now, the cap, and whether a run hit it."""
+    """Array-buffer bytes of one isolate: live now, the cap, and whether a run hit it.
+
+    V8 answers a refusal by collecting garbage and asking again for the same length (a few
+    times) before it throws; a refusal followed by a success of that length recovered and
+    is not a failure. `pending` counts the refusals of the chain still open.
+    """
 
     limit: int
     live: int = 0
     refused: int = 0
+    pending: int = 0
+    pending_len: int = -1
+
+    def refuse(self, length: int) -> None:
+        if length != self.pending_len and self.pending:
+            self.refused += 1  # V8 gave up on the previous length: that one failed
+            self.pending = 0
+        self.pending_len = length
+        self.pending += 1
+
+    def granted(self, length: int) -> None:
+        if length == self.pending_len:
+            self.pending, self.pending_len = 0, -1
+
+    def reset(self) -> None:
+        self.refused = self.pending = 0
+        self.pending_len = -1
+
+    @property
+    def failed(self) -> bool:
+        return self.refused > 0 or self.pending > 0
 
 
 _lock = threading.Lock()
@@ -120,7 +146,7 @@ def _shared_table(vptr: int) -> Any:
                 budget = _by_allocator.get(int(this or 0))
                 if budget is not None:
                     if budget.live + length > budget.limit:
-                        budget.refused += 1
+                        budget.refuse(length)
                         return None
                     budget.live += length  # reserve before calling out
             ptr = orig(this, length)
@@ -128,6 +154,7 @@ def _shared_table(vptr: int) -> Any:
                 with _lock:
                     if ptr:
                         _tracked[int(ptr)] = (budget, length)
+                        budget.granted(length)
                     else:
                         budget.live -= length
             return int(ptr) if ptr else None
