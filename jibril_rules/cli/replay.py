@@ -35,6 +35,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     """Run recorded events (JSONL) through the recipes; no root needed."""
     from ..config import load_config
     from ..runtime.engine import Engine
+    from ..runtime.pipeline import Pipeline
     from ..runtime.printers import make_printers
     from ..tools.replay import read_events
     if dry_run and enforce:
@@ -52,23 +53,18 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     runtime = rehearsal.runtime if rehearsal is not None else None
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
-    n_det = 0
     sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
+    pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
     try:
         for el in read_events(events, errs):
-            for d in engine.process(el.event, normalized=True):
-                n_det += 1
-                for p in printers:
-                    p.emit(d)
-                if runtime is not None and d.reactions:
-                    _react(runtime, d, fmt, sink)
+            pipe.feed(el.event, normalized=True)
     finally:
         if sink is not None:
             sink.close()
-        for p in printers:
-            p.close()
+        pipe.close()
         if rehearsal is not None:
             rehearsal.close()
+    n_det = pipe.matches
     s = engine.stats
     dt = time.perf_counter() - t0
     click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
@@ -87,10 +83,8 @@ def _rehearsal(settings: dict[str, Any], enforce: bool) -> Any:
     return reh
 
 
-def _react(runtime: Any, d: Any, fmt: str, sink: Any = None) -> None:
-    from ..runtime.dispatch import reaction_call
-    ref, specs = reaction_call(d.recipe)
-    for rec in runtime.run_now(ref, specs, d.event):
+def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
+    for rec in records:
         if sink is not None:  # their own stream: never mixed into the detections
             sink.write(json.dumps(rec.to_dict(), sort_keys=True, default=str) + "\n")
         elif fmt == "json":
