@@ -94,7 +94,7 @@ def check_js(code: str) -> list[JsIssue]:
         near = suggest_helper(ident)
         if near is not None:  # a misspelt helper: it fails at run time with a ReferenceError
             issues.append(JsIssue(line, col, f"call to unknown helper {ident!r}: did you mean "
-                                             f"{near}?"))
+                                             f"{near}?", code="JR062"))
             continue
         issues.append(JsIssue(line, col, f"call to unknown function {ident!r} (not a helper, "
                                          "not a JavaScript global, not defined in the reaction)",
