@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS
+
 MODES = ("monitor", "enforce")
 FORMATS = ("js", "shell")
 KIB, MIB = 1024, 1024 * 1024
 # (lowest, highest) accepted value of each bounded setting; the defaults are the fields'.
 BOUNDS: dict[str, tuple[float, float]] = {
-    "timeout_ms": (1, 3_600_000),
-    "memory_mb": (4, 8192),
-    "max_timeout_ms": (1, 3_600_000),
-    "max_memory_mb": (4, 8192),
+    "timeout_ms": (1, MAX_REACTION_TIMEOUT_MS),
+    "memory_mb": (1, MAX_REACTION_MEMORY_MB),
+    "max_timeout_ms": (1, MAX_REACTION_TIMEOUT_MS),
+    "max_memory_mb": (4, MAX_REACTION_MEMORY_MB),
     "drain_s": (0, 300),
     "max_value_bytes": (1 * KIB, 64 * MIB),
     "max_list_items": (1, 10_000_000),
@@ -98,6 +100,7 @@ class ReactionConfig:
     max_audit_line_bytes: int = 256 * KIB  # one audit record
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r} (monitor or enforce)")
         for name in ("timeout_ms", "memory_mb", "workers", "queue_size"):
@@ -114,6 +117,25 @@ class ReactionConfig:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+
+    def _check_types(self) -> None:
+        """Strict types, the last line behind jibril.yaml's schema: a string "false" is no
+        boolean, a scalar is no list (it would become its characters), `true` is no number."""
+        for f in dataclasses.fields(self):
+            v, want = getattr(self, f.name), str(f.type).replace(" ", "")
+            if want.endswith("|None"):
+                if v is None:
+                    continue
+                want = want[: -len("|None")]
+            ok = {"bool": isinstance(v, bool),
+                  "int": isinstance(v, int) and not isinstance(v, bool),
+                  "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+                  "str": isinstance(v, str)}.get(want, True)
+            if want.startswith("tuple[") and isinstance(v, (str, bytes, Mapping)):
+                ok = False
+            if not ok:
+                what = "a list" if want.startswith("tuple[") else want
+                raise TypeError(f"reactions option {f.name} must be {what}, not {v!r}")
 
     @property
     def effective_writable_roots(self) -> tuple[str, ...]:
