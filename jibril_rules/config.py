@@ -33,10 +33,11 @@ from .core.confschema import (
 )
 from .core.errors import Collector, JibrilError
 from .core.source import load_yaml, read_source, span_of
-from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS
+from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS, MODES
 
 DEFAULT_NAMES = ("jibril.yaml",)
-SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, for tests)
+SYSTEM_DIR = "etc/jibril"  # below the root: / (or $JIBRIL_ROOT, for tests)
+SYSTEM_CONFIG = f"{SYSTEM_DIR}/jibril.yaml"
 
 
 def find_config(root: str | None = None) -> str | None:
@@ -71,7 +72,7 @@ def _bounded(name: str, default: float, unit: str, doc: str) -> Field:
 
 
 REACTION_FIELDS: tuple[Field, ...] = (
-    Field("mode", Str(choices=("monitor", "enforce")), "monitor",
+    Field("mode", Str(choices=MODES), "monitor",
           "monitor: helpers with side effects only record (dry run) | enforce"),
     Field("netpolicy", Bool(), False, "true: NetBlock* manage our nftables table"),
     Field("state_dir", Path(), None, "SQLite data store (default $JIBRIL_RULES_STATE or /var/lib/jibril-rules)"),
@@ -143,8 +144,15 @@ def _listen_needs_token(raw: Any, vals: dict[str, Any], at: At) -> None:
     """An endpoint off loopback serves metrics to the network: only with a token."""
     from .observe.settings import DEFAULT_LISTEN, is_loopback, split_listen
     listen = vals.get("listen", DEFAULT_LISTEN)
-    if listen and not vals.get("token"):
+    if not listen:
+        return
+    try:
         host, _ = split_listen(listen)
+    except ValueError as e:  # the pattern lets 5 digits through: 70000 is no port
+        at.diags.add("JR021", f"'{at.path}.listen': {e}", span_of(raw, "listen", at.span),
+                     f"e.g. listen: {DEFAULT_LISTEN}")
+        return
+    if not vals.get("token"):
         if not is_loopback(host):
             at.diags.add("JR021", f"'{at.path}.listen' is {listen}, not a loopback address, so it "
                          "needs a token", span_of(raw, "listen", at.span),

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS
+from ..core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS, MODES
 
-MODES = ("monitor", "enforce")
 FORMATS = ("js", "shell")
 KIB, MIB = 1024, 1024 * 1024
 # (lowest, highest) accepted value of each bounded setting; the defaults are the fields'.
