@@ -64,6 +64,14 @@ def _state_dir_default() -> str:
     return _default_state_dir()
 
 
+def _bounded(name: str, default: float, unit: str, doc: str) -> Field:
+    """A row for a bounded reactions setting, its bounds from reactions/config.py (one source)."""
+    from .reactions.config import BOUNDS  # light: no V8
+    lo, hi = BOUNDS[name]
+    kind: Kind = Float(lo, hi, unit) if isinstance(default, float) else Int(int(lo), int(hi), unit)
+    return Field(name, kind, default, doc)
+
+
 # -- fleet (issue 10): the Data* store shared by hosts (reactions/store_redis.py) --
 FLEET_REACTION_FIELDS: tuple[Field, ...] = (
     Field("store", Str(pattern=r"|sqlite|(redis|rediss|unix)://\S+",
@@ -108,6 +116,17 @@ REACTION_FIELDS: tuple[Field, ...] = FLEET_REACTION_FIELDS + (
           "data store namespace of `shared:` keys"),
     Field("shell_path", Path(absolute=True, sample="/bin/sh"), "/bin/sh", "shell of shell reactions"),
     Field("log_to_python", Bool(), True, "reaction logs also go to the Python logger"),
+    # limits and size caps (issue 7); their bounds are reactions/config.py's BOUNDS
+    *(_bounded(name, default, unit, doc) for name, default, unit, doc in (
+        ("max_timeout_ms", 60_000, "ms", "a recipe's own timeout_ms is clamped to this"),
+        ("max_memory_mb", 1024, "MB", "a recipe's own memory_mb is clamped to this"),
+        ("drain_s", 5.0, "s", "on stop, queued reactions may run this long; the rest are abandoned"),
+        ("max_value_bytes", 1 << 20, "bytes", "one data-store key or value (DataSet, DataPush)"),
+        ("max_list_items", 100_000, "", "items of one DataPush list"),
+        ("max_log_bytes", 64 << 10, "bytes", "Info/Warn/Error text kept per execution"),
+        ("max_log_lines", 2000, "", "log lines kept per execution"),
+        ("max_audit_line_bytes", 256 << 10, "bytes", "one audit record (shrunk beyond)"),
+    )),
 )
 
 

@@ -231,6 +231,14 @@ class RoutedStore:
     def has_value(self, ns: str, value: str) -> bool:
         return self._route(ns).has_value(ns, value)
 
+    @property
+    def unavailable(self) -> str | None:
+        """The embedded store's state (Redis failures are per call: -1 and Errno)."""
+        return self.local.unavailable
+
+    def bounded(self, deadline: float | None) -> Any:
+        return self.local.bounded(deadline)
+
     def stats(self) -> dict[str, Any]:
         return self.remote.stats()
 

@@ -200,12 +200,14 @@ class Agent:
         prev = self._last or cur
         dt = max(cur.at - prev.at, 1e-9)
         rt = self.runtime.stats() if self.runtime is not None else {}
-        errors = sum(int(rt.get(k, 0)) for k in ("error", "timeout", "overflow"))
+        # `overflow` counts the reactions lost to a full queue, once (not the detection,
+        # and not again here as a rejected submit)
+        errors = sum(int(rt.get(k, 0)) for k in ("error", "timeout", "memory", "overflow"))
         self._last = cur
         return {"kernel_eps": round((cur.seen - prev.seen) / dt, 1),
                 "userspace_eps": round((cur.events - prev.events) / dt, 1),
                 "matches": self.matches, "drops": cur.lost,
-                "reaction_errors": errors + self.reaction_rejects,
+                "reaction_errors": errors,
                 "sensor": cur.to_json(), **{k: f() for k, f in self.extras.items()}}
 
     def _status_line(self) -> None:
