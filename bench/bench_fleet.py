@@ -138,7 +138,7 @@ def bench_follow(tmp: Path, every: str, rounds: int) -> None:
 
 
 def bench_incr(tmp: Path, n: int, rounds: int) -> None:
-    from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+    from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
     from jibril_rules.reactions.datastore import DataStore
     from jibril_rules.reactions.store_redis import RedisStore
     with redis_server(tmp / "redis") as red:
@@ -160,7 +160,7 @@ def bench_incr(tmp: Path, n: int, rounds: int) -> None:
         rts = {k: ReactionRuntime(ReactionConfig.from_dict({
             "mode": "monitor", "state_dir": str(tmp / f"st-{k}"), "temp_root": str(tmp),
             "audit_path": "", "store": red.url if k == "redis" else ""})) for k in stores}
-        ref, specs = RecipeRef("bench", "bench"), [ReactionSpec("js", code)]
+        ref, specs = RecipeRef("bench", "bench"), [Reaction("js", code)]
         js: dict[str, list[float]] = {k: [] for k in rts}
         for rt in rts.values():
             rt.run_now(ref, specs, {"uuid": "warm"})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef  # noqa: E402
+from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef  # noqa: E402
 
 EVENT = {
     "uuid": "bench-1", "timestamp": "2026-01-01T00:00:00Z",
@@ -50,7 +50,7 @@ def main() -> None:
     cfg = ReactionConfig(mode="monitor", state_dir=tmp, temp_root=tmp, netpolicy=False,
                          workers=8, log_to_python=False)
     rt = ReactionRuntime(cfg)
-    spec = [ReactionSpec("js", FIVE_CALLS)]
+    spec = [Reaction("js", FIVE_CALLS)]
     rec0 = RecipeRef("bench", "warm")
     rt.run_now(rec0, spec, EVENT)  # cold
     for _ in range(200):
@@ -64,19 +64,19 @@ def main() -> None:
     print(f"warm JS reaction, 5 helper calls: median {statistics.median(lat):.3f} ms, "
           f"p99 {pct(lat, 0.99):.3f} ms  ({args.runs} runs)")
 
-    base = [ReactionSpec("js", "function process(data) {}")]
+    base = [Reaction("js", "function process(data) {}")]
     rt.run_now(RecipeRef("bench", "empty"), base, EVENT)
     empty = []
     for _ in range(1000):
         t0 = time.perf_counter()
         rt.run_now(RecipeRef("bench", "empty"), base, EVENT)
         empty.append((time.perf_counter() - t0) * 1000)
-    loop = [ReactionSpec("js", "function process(d) { for (let i = 0; i < 10000; i++) DataSize(); }")]
+    loop = [Reaction("js", "function process(d) { for (let i = 0; i < 10000; i++) DataSize(); }")]
     rt.run_now(RecipeRef("bench", "calls"), loop, EVENT)
     t0 = time.perf_counter()
     rt.run_now(RecipeRef("bench", "calls"), loop, EVENT)
     per_call = (time.perf_counter() - t0) / 10000 * 1e6
-    noop = [ReactionSpec("js", "function process(d) { for (let i = 0; i < 10000; i++) Errno(); }")]
+    noop = [Reaction("js", "function process(d) { for (let i = 0; i < 10000; i++) Errno(); }")]
     rt.run_now(RecipeRef("bench", "errno"), noop, EVENT)
     t0 = time.perf_counter()
     rt.run_now(RecipeRef("bench", "errno"), noop, EVENT)
@@ -88,7 +88,7 @@ def main() -> None:
     cold = []
     for i in range(20):
         t0 = time.perf_counter()
-        rt.run_now(RecipeRef("bench", f"cold{i}"), [ReactionSpec("js", FIVE_CALLS + f"\n// {i}")], EVENT)
+        rt.run_now(RecipeRef("bench", f"cold{i}"), [Reaction("js", FIVE_CALLS + f"\n// {i}")], EVENT)
         cold.append((time.perf_counter() - t0) * 1000)
     print(f"cold start per recipe (new isolate + lockdown + compile + run): median "
           f"{statistics.median(cold):.1f} ms, max {max(cold):.1f} ms")

@@ -173,6 +173,23 @@ def test_no_function_body_is_written_twice() -> None:
     assert copies == [], f"the same function written twice: {copies}"
 
 
+def test_one_reaction_type_from_recipe_to_runtime() -> None:
+    """A reaction (a `format` and its `code`) is one class, core/reaction.py's: the compiler
+    builds it, the bundle stores it and the reactions runtime runs it, no converted copy."""
+    found = []
+    for f in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ClassDef):
+                fields = {s.target.id for s in node.body
+                          if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+                if {"format", "code"} <= fields:
+                    found.append(f"{f.relative_to(PKG).as_posix()}:{node.name}")
+    assert found == ["core/reaction.py:Reaction"], found
+    import jibril_rules.reactions as reactions
+    from jibril_rules.core.reaction import Reaction
+    assert reactions.Reaction is Reaction and not hasattr(reactions, "ReactionSpec")
+
+
 def test_names_and_numbers_have_one_owner() -> None:
     """The reaction modes, importance levels, the default metrics address, the system config
     folder and stdout printer names are written once, in the module that owns them."""
@@ -194,9 +211,6 @@ def test_names_and_numbers_have_one_owner() -> None:
                 continue
             if val in owners:
                 found.setdefault(val, set()).add(f.relative_to(PKG).as_posix())
-    # reactions/runtime.py is being rewritten on the react branch: its set_mode check moves to
-    # MODES when that lands (an edit here now would only conflict with it).
-    found.get(("monitor", "enforce"), set()).discard("reactions/runtime.py")
     for val, owner in owners.items():
         assert found.get(val, set()) <= {owner}, f"{val!r} written outside {owner}: {found[val]}"
     from jibril_rules.core.vocab import IMPORTANCE

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
 from jibril_rules.runtime.control import ControlServer, agent_handler, request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def test_mode_switch_takes_effect_on_the_next_run(tmp_path: Path) -> None:
         assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
         victim = subprocess.Popen(["sleep", "30"])
         ref = RecipeRef("k", "killer")
-        spec = [ReactionSpec("js", "function process(data) { KillCurrent(); }")]
+        spec = [Reaction("js", "function process(data) { KillCurrent(); }")]
         det = {"uuid": "u1", "process": {"pid": victim.pid}, "metadata": {}}
         (rec,) = rt.run_now(ref, spec, det)
         assert rec.mode == "monitor" and victim.poll() is None  # dry run: still alive

@@ -115,12 +115,12 @@ def test_two_hosts_share_one_counter(redis: Redis, tmp_path: Path) -> None:
 
 
 def test_redis_down_returns_minus_one_with_errno_and_counts(redis: Redis, tmp_path: Path) -> None:
-    from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+    from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
     code = ("function process(data) { let n = DataIncr('shared:hits'); let e = Errno();"
             " DataSet('last', n); DataSet('errno', e); DataIncr('local_runs'); }")
     cfg = ReactionConfig.from_dict({"mode": "enforce", "state_dir": str(tmp_path / "state"),
                                     "temp_root": str(tmp_path), "store": redis.url})
-    ref, specs = RecipeRef("watch", "shared_hits"), [ReactionSpec("js", code)]
+    ref, specs = RecipeRef("watch", "shared_hits"), [Reaction("js", code)]
     with ReactionRuntime(cfg) as rt:
         assert rt.run_now(ref, specs, {"uuid": "1"})[0].status == "ok"
         store = rt.services.store

@@ -318,15 +318,15 @@ def test_printer_specs_from_config_and_flags(tmp_path: Path) -> None:
 
 def _run_info(tmp_path: Path, level: int, fmt: str = "text") -> str:
     from jibril_rules.observe.logs import setup_logging
-    from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+    from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
     buf = io.StringIO()
     setup_logging(level, fmt, stream=buf)
     rt = ReactionRuntime(ReactionConfig(mode="monitor", state_dir=str(tmp_path / "s"),
                                         temp_root=str(tmp_path)))
     try:
         rt.run_now(RecipeRef("k", "loud_recipe"),
-                   [ReactionSpec("js", "function process(data) { Info('x'); }"),
-                    ReactionSpec("js", "function process(data) { Warn('w'); }", index=1)],
+                   [Reaction("js", "function process(data) { Info('x'); }"),
+                    Reaction("js", "function process(data) { Warn('w'); }")],
                    {"uuid": "ev-123", "metadata": {}})
     finally:
         rt.close()

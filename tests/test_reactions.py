@@ -18,8 +18,8 @@ from test_reactions_support import js, make_event, make_runtime, recipe, start_s
 from jibril_rules.reactions import (
     HELPER_NAMES,
     NETWORK_HELPERS,
+    Reaction,
     ReactionConfig,
-    ReactionSpec,
     check_js,
     check_shell,
 )
@@ -312,11 +312,11 @@ def test_parallel_reactions_and_atomic_counter(tmp_path) -> None:
     try:
         busy = "function process(d) { const end = Date.now() + 250; while (Date.now() < end) {} }"
         t0 = time.monotonic()
-        recs = rt.run_now(recipe("par"), [js(busy, i) for i in range(3)], make_event())
+        recs = rt.run_now(recipe("par"), [js(busy) for _ in range(3)], make_event())
         assert [r.index for r in recs] == [0, 1, 2] and all(r.ok for r in recs)
         assert time.monotonic() - t0 < 0.7  # parallel, not 3 x 250 ms
-        incr = [js("function process(d) { for (let i = 0; i < 50; i++) DataIncr('c'); }", i)
-                for i in range(4)]
+        incr = [js("function process(d) { for (let i = 0; i < 50; i++) DataIncr('c'); }")
+                for _ in range(4)]
         for _ in range(3):
             rt.run_now(recipe("cnt"), incr, make_event())
         assert rt.services.store.get("cnt", "c") == "600"
@@ -355,20 +355,20 @@ def test_shell_reactions(tmp_path) -> None:
     rt = make_runtime(tmp_path, mode="enforce", timeout_ms=500)
     try:
         code = 'echo "$REACTION_UUID $name"; stat -c %a .; pwd; echo "$REACTION_DATA" | head -c 9'
-        rec = rt.run_now(recipe("sh"), [ReactionSpec("shell", code)], make_event())[0]
+        rec = rt.run_now(recipe("sh"), [Reaction("shell", code)], make_event())[0]
         assert rec.status == "ok", rec
         assert rec.logs[0] == "OUT: evt-1 sh" and rec.logs[1] == "OUT: 700"
         workdir = rec.logs[2][len("OUT: "):]
         assert workdir.startswith(str(tmp_path)) and not os.path.exists(workdir)
         assert rec.logs[3] == 'OUT: {"uuid":"'
         t0 = time.monotonic()
-        slow = rt.run_now(recipe("sh"), [ReactionSpec("shell", "sleep 30 & sleep 30")],
+        slow = rt.run_now(recipe("sh"), [Reaction("shell", "sleep 30 & sleep 30")],
                           make_event())[0]
         assert slow.status == "timeout" and time.monotonic() - t0 < 3
-        bad = rt.run_now(recipe("sh"), [ReactionSpec("shell", "exit 3")], make_event())[0]
+        bad = rt.run_now(recipe("sh"), [Reaction("shell", "exit 3")], make_event())[0]
         assert bad.status == "error" and bad.extra["returncode"] == 3
         rt.set_mode("monitor")
-        dry = rt.run_now(recipe("sh"), [ReactionSpec("shell", "touch /tmp/x")], make_event())[0]
+        dry = rt.run_now(recipe("sh"), [Reaction("shell", "touch /tmp/x")], make_event())[0]
         assert dry.extra.get("dry_run") is True
     finally:
         rt.close()

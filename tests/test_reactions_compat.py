@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from jibril_rules.reactions import (
+    Reaction,
     ReactionConfig,
     ReactionRuntime,
-    ReactionSpec,
     RecipeRef,
     check_js,
 )
@@ -16,7 +16,7 @@ from jibril_rules.reactions import (
 def _run(tmp_path: Path, code: str) -> tuple[list[str], str | None]:
     with ReactionRuntime(ReactionConfig(state_dir=str(tmp_path / "s"), temp_root=str(tmp_path),
                                         log_to_python=False)) as rt:
-        (rec,) = rt.run_now(RecipeRef("k", "compat"), [ReactionSpec("js", code)], {"uuid": "u"})
+        (rec,) = rt.run_now(RecipeRef("k", "compat"), [Reaction("js", code)], {"uuid": "u"})
     return list(rec.logs), rec.error
 
 

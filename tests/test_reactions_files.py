@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
 from jibril_rules.reactions.files import FileError, FileOps
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -103,7 +103,7 @@ def test_fifo_and_devices_never_block_a_worker(tmp_path: Path) -> None:
     }}"""
     t0 = time.monotonic()
     with ReactionRuntime(cfg) as rt:
-        (rec,) = rt.run_now(RecipeRef("k", "fifo"), [ReactionSpec("js", code)], {})
+        (rec,) = rt.run_now(RecipeRef("k", "fifo"), [Reaction("js", code)], {})
     assert time.monotonic() - t0 < 3
     assert rec.status == "ok", rec.error
     assert rec.logs[0].startswith('INFO: "" ReadFile') and "not a regular file" in rec.logs[0]
@@ -117,5 +117,5 @@ def test_no_helper_starts_after_the_deadline(tmp_path: Path) -> None:
     code = "function process(d) { const t = Date.now(); while (Date.now() - t < 10000) DataGet('k'); }"
     t0 = time.monotonic()
     with ReactionRuntime(cfg) as rt:
-        (rec,) = rt.run_now(RecipeRef("k", "late"), [ReactionSpec("js", code)], {})
+        (rec,) = rt.run_now(RecipeRef("k", "late"), [Reaction("js", code)], {})
     assert rec.status == "timeout" and time.monotonic() - t0 < 3

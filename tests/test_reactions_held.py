@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
 from jibril_rules.reactions.netpolicy import MAX_BLOCKS_PER_MINUTE
 from jibril_rules.runtime.control import ControlServer
 
@@ -63,7 +63,7 @@ def test_shell_metacharacters_in_event_fields_run_nothing(tmp_path: Path) -> Non
     code = ('echo "$REACTION_DATA" > data.json; echo $REACTION_DATA >/dev/null; '
             'printf "%s" "$kind $name $uuid" >/dev/null')
     with _rt(tmp_path, mode="enforce") as rt:
-        (rec,) = rt.run_now(RecipeRef("k", "sh"), [ReactionSpec("shell", code)], event)
+        (rec,) = rt.run_now(RecipeRef("k", "sh"), [Reaction("shell", code)], event)
     assert rec.status == "ok", rec.error
     assert not marker.exists()
 
@@ -75,7 +75,7 @@ def test_kill_safety_refuses_every_dangerous_pid(tmp_path: Path) -> None:
                              1e300, 2 ** 64, 1.5, null, [], {{}}, NaN, Infinity])
                 Info(KillProcess(p));
         }}"""
-        (rec,) = rt.run_now(RecipeRef("k", "kills"), [ReactionSpec("js", code)], {})
+        (rec,) = rt.run_now(RecipeRef("k", "kills"), [Reaction("js", code)], {})
     assert rec.status == "ok", rec.error
     assert set(rec.logs) == {"INFO: -1"}, rec.logs
     assert os.getpid() > 0  # we are alive
@@ -90,7 +90,7 @@ def test_net_block_refusals_and_rate_bound(tmp_path: Path) -> None:
                               "224.0.0.1", "ff02::1", "192.0.2.7", "::ffff:127.0.0.1", "nonsense", ""])
                 Info(NetBlockIp(ip) + " " + Errno());
         }"""
-        (rec,) = rt.run_now(RecipeRef("k", "net"), [ReactionSpec("js", code)], {})
+        (rec,) = rt.run_now(RecipeRef("k", "net"), [Reaction("js", code)], {})
         assert rec.status == "ok", rec.error
         assert all(line.startswith("INFO: -1 ") for line in rec.logs[:11]), rec.logs
         flood = f"""function process(d) {{
@@ -101,13 +101,13 @@ def test_net_block_refusals_and_rate_bound(tmp_path: Path) -> None:
             }}
             Info(ok, bound);
         }}"""
-        (rec,) = rt.run_now(RecipeRef("k", "flood"), [ReactionSpec("js", flood)], {})
+        (rec,) = rt.run_now(RecipeRef("k", "flood"), [Reaction("js", flood)], {})
     assert rec.logs == (f"INFO: {MAX_BLOCKS_PER_MINUTE} 30",)  # monitor mode: nothing was blocked
 
 
 def test_overload_drops_are_counted_exactly(tmp_path: Path) -> None:
     """executed + lost = produced, for a burst far larger than the queue."""
-    specs = [ReactionSpec("js", "function process(d) { DataIncr('n') }", i) for i in range(3)]
+    specs = [Reaction("js", "function process(d) { DataIncr('n') }") for _ in range(3)]
     with _rt(tmp_path, workers=2, queue_size=30) as rt:
         produced = 0
         for i in range(500):
@@ -115,7 +115,7 @@ def test_overload_drops_are_counted_exactly(tmp_path: Path) -> None:
             produced += len(specs)
         assert rt.drain(30)
         st = rt.stats()
-        (rec,) = rt.run_now(RecipeRef("k", "burst"), [ReactionSpec("js", "function process(d) { Info(DataGet('n')) }")], {})
+        (rec,) = rt.run_now(RecipeRef("k", "burst"), [Reaction("js", "function process(d) { Info(DataGet('n')) }")], {})
     assert st["executions"] + st["overflow"] == produced, st
     assert rec.logs == (f"INFO: {st['executions']}",)
     time.sleep(0)

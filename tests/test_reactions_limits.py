@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
 from jibril_rules.reactions.audit import repair_torn_tail
 
 
@@ -56,7 +56,7 @@ def _cfg(tmp_path: Path, **kw: object) -> ReactionConfig:
 
 def _one(rt: ReactionRuntime, code: str, event: dict[str, object] | None = None,
          ref: RecipeRef | None = None):  # type: ignore[no-untyped-def]
-    (rec,) = rt.run_now(ref or RecipeRef("k", "lim"), [ReactionSpec("js", code)], event or {})
+    (rec,) = rt.run_now(ref or RecipeRef("k", "lim"), [Reaction("js", code)], event or {})
     return rec
 
 
@@ -78,7 +78,7 @@ def test_stop_drains_for_a_bounded_time_then_abandons_with_a_count(tmp_path: Pat
                                                                     reactions_log: _Records) -> None:
     rt = ReactionRuntime(_cfg(tmp_path, workers=2, drain_s=0.5))
     for i in range(40):
-        assert rt.submit(RecipeRef("k", "slow"), [ReactionSpec("js", SLOW)], {"uuid": f"u{i}"})
+        assert rt.submit(RecipeRef("k", "slow"), [Reaction("js", SLOW)], {"uuid": f"u{i}"})
     t0 = time.monotonic()
     rt.close()
     took = time.monotonic() - t0
@@ -181,7 +181,7 @@ def test_a_100000_deep_argument_returns_minus_one_with_errno(tmp_path: Path) -> 
 
 def test_overflow_is_counted_once_as_reactions_lost_and_logged(tmp_path: Path,
                                                                reactions_log: _Records) -> None:
-    specs = [ReactionSpec("js", SLOW, 0), ReactionSpec("js", SLOW, 1)]
+    specs = [Reaction("js", SLOW), Reaction("js", SLOW)]
     with ReactionRuntime(_cfg(tmp_path, workers=1, queue_size=3)) as rt:
         accepted = [rt.submit(RecipeRef("k", "q"), specs, {"uuid": str(i)}) for i in range(5)]
         st = rt.stats()

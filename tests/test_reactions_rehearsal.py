@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from jibril_rules.reactions import (
+    Reaction,
     ReactionConfig,
     ReactionRuntime,
-    ReactionSpec,
     RecipeRef,
     Rehearsal,
 )
@@ -66,7 +66,7 @@ def _setup(tmp_path: Path, pid: int, ppid: int) -> tuple[Path, Path, Path, dict[
     # the live store exists and holds something, as it would under a running agent
     rt = ReactionRuntime(ReactionConfig(state_dir=str(live), temp_root=str(tmp_path)))
     try:
-        rt.run_now(RecipeRef("k", "killer"), [ReactionSpec("js", "function process(){DataSet('hits','41')}")], {})
+        rt.run_now(RecipeRef("k", "killer"), [Reaction("js", "function process(){DataSet('hits','41')}")], {})
     finally:
         rt.close()
     (tmp_path / "r.yaml").write_text(RECIPE)
@@ -136,7 +136,7 @@ def test_rehearsal_ignores_set_mode_and_recipe_mode(tmp_path: Path) -> None:
         rt.set_mode("enforce")
         rt.set_mode("enforce", recipe_name="r")
         (rec,) = rt.run_now(RecipeRef("k", "r", mode="enforce"),
-                            [ReactionSpec("js", "function process(){ KillProcess(999999) }")], {})
+                            [Reaction("js", "function process(){ KillProcess(999999) }")], {})
         scratch = rt.cfg.state_dir
     assert rec.mode == "monitor" and rec.extra["rehearsal"] and rec.calls[0].dry_run
     assert not (tmp_path / "live").exists() and not os.path.exists(scratch)

@@ -16,7 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIN = "function process(data) { while (true) {} }"
@@ -53,7 +53,7 @@ def _expected(i: int) -> list[str]:
 
 def test_in_process_rounds_with_timeouts_and_ooms(tmp_path: Path) -> None:
     """50 rounds of 20 recipes x 3 reactions fired at once; a fresh runtime every 25 rounds."""
-    specs = {i: [ReactionSpec("js", c, j) for j, (c, _) in enumerate(_reactions(i))] for i in range(20)}
+    specs = {i: [Reaction("js", c) for c, _ in _reactions(i)] for i in range(20)}
     refs = {i: RecipeRef("k", f"stress_{i}", timeout_ms=150 if i % 4 == 0 else None,
                          memory_mb=8 if i % 4 == 1 else None) for i in range(20)}
     for block in range(2):

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+from jibril_rules.reactions import Reaction, ReactionConfig, ReactionRuntime, RecipeRef
 
 SEEDS = Path(__file__).parent / "reactions_data" / "seed_examples"
 
@@ -49,8 +49,8 @@ def make_runtime(tmp_path: Path, **kw: Any) -> ReactionRuntime:
     return ReactionRuntime(ReactionConfig(**opts))
 
 
-def js(code: str, index: int = 0) -> ReactionSpec:
-    return ReactionSpec("js", code, index)
+def js(code: str) -> Reaction:
+    return Reaction("js", code)
 
 
 def recipe(name: str = "r", **kw: Any) -> RecipeRef:

@@ -10,6 +10,7 @@ from cerberus import Validator
 from cerberus import errors as cerr
 
 from ..core.errors import Collector
+from ..core.reaction import FORMATS
 from ..core.source import LList, LMap, key_span, span_of
 from ..core.vocab import (
     FILE_ACTION_MACROS,
@@ -67,7 +68,7 @@ RECIPE_SCHEMA: dict[str, Any] = {
             "time": _S, "cidr": _S,
             "when": {"type": "string", "allowed": ("smaller", "bigger", "equal")}}}}}}},
     "reactions": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
-        "format": {"type": "string", "allowed": ("js", "shell"), "required": True},
+        "format": {"type": "string", "allowed": FORMATS, "required": True},
         "code": {"type": "string", "required": True, "empty": False},
         "timeout_ms": {"type": "integer", "min": 1, "max": MAX_REACTION_TIMEOUT_MS},
         "memory_mb": {"type": "integer", "min": 1, "max": MAX_REACTION_MEMORY_MB}}}},

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from .errors import Span
 
 NOSPAN = Span("<bundle>")
+FORMATS = ("js", "shell")
 
 
 @dataclass(frozen=True)
@@ -18,3 +19,7 @@ class Reaction:
     code_col: int = field(default=1, compare=False)
     timeout_ms: int | None = None
     memory_mb: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown reaction format {self.format!r} (js or shell)")

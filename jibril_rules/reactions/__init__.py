@@ -2,13 +2,14 @@
 
 See docs/reactions.md. Public API::
 
-    from jibril_rules.reactions import (ReactionConfig, ReactionSpec, RecipeRef,
+    from jibril_rules.reactions import (ReactionConfig, Reaction, RecipeRef,
         ReactionRuntime, ExecutionRecord, HelperCall, check_js, check_shell,
         HELPER_NAMES, NETWORK_HELPERS)
 """
 
+from ..core.reaction import Reaction  # the one reaction type, recipe file to runtime
 from .check import check_js, check_shell
-from .config import ReactionConfig, ReactionSpec, RecipeRef
+from .config import ReactionConfig, RecipeRef
 from .helpers import HELPER_NAMES, JIBRIL_HELPERS, KILL_HELPERS, NETWORK_HELPERS
 from .records import ExecutionRecord, HelperCall, JsIssue
 from .rehearsal import NOTICE as REHEARSAL_NOTICE
@@ -24,9 +25,9 @@ __all__ = [
     "ExecutionRecord",
     "HelperCall",
     "JsIssue",
+    "Reaction",
     "ReactionConfig",
     "ReactionRuntime",
-    "ReactionSpec",
     "RecipeRef",
     "Rehearsal",
     "check_js",

@@ -11,7 +11,6 @@ from typing import Any
 
 from ..core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS, MODES
 
-FORMATS = ("js", "shell")
 KIB, MIB = 1024, 1024 * 1024
 # (lowest, highest) accepted value of each bounded setting; the defaults are the fields'.
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -29,21 +28,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
 
 
 @dataclass(frozen=True)
-class ReactionSpec:
-    """One reaction of a recipe: `format` is "js" or "shell"; `index` its position."""
-
-    format: str
-    code: str
-    index: int = 0
-
-    def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"unknown reaction format {self.format!r} (js or shell)")
-
-
-@dataclass(frozen=True)
 class RecipeRef:
-    """The recipe whose reactions run, with optional per-recipe overrides."""
+    """The recipe whose reactions run, with optional per-recipe overrides: the recipe's
+    identity (the data store's namespace, the rate/dedup key, the audit's name) and its
+    limits, not a reaction; the reactions themselves are `core.reaction.Reaction`."""
 
     kind: str
     name: str

@@ -21,8 +21,10 @@ from typing import Any
 
 import xxhash
 
+from ..core.reaction import Reaction
+from ..core.vocab import MODES
 from .audit import AuditLog
-from .config import ReactionConfig, ReactionSpec, RecipeRef
+from .config import ReactionConfig, RecipeRef
 from .engine import EngineError, RawJSON, V8Engine
 from .files import FileOps
 from .gates import Gates
@@ -105,7 +107,7 @@ class ReactionRuntime:
 
     # -- modes -----------------------------------------------------------------------
     def set_mode(self, mode: str, recipe_name: str | None = None) -> None:
-        if mode not in ("monitor", "enforce"):
+        if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         with self._lock:
             if recipe_name is None:
@@ -124,19 +126,19 @@ class ReactionRuntime:
             return self._overrides.get(recipe.name) or recipe.mode or self._mode
 
     # -- entry points ----------------------------------------------------------------
-    def run_now(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
+    def run_now(self, recipe: RecipeRef, reactions: Sequence[Reaction],
                 detection: dict[str, Any]) -> list[ExecutionRecord]:
         """Run every reaction of `recipe` in parallel and wait for all of them."""
         gate = self._gate(recipe, reactions, detection)
         if gate is not None:
             return gate
         if len(reactions) == 1:
-            return [self._execute(recipe, reactions[0], detection)]
-        futures = [self._pool.submit(self._execute, recipe, spec, detection)
-                   for spec in reactions]
+            return [self._execute(recipe, 0, reactions[0], detection)]
+        futures = [self._pool.submit(self._execute, recipe, i, spec, detection)
+                   for i, spec in enumerate(reactions)]
         return [f.result() for f in futures]
 
-    def submit(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
+    def submit(self, recipe: RecipeRef, reactions: Sequence[Reaction],
                detection: dict[str, Any]) -> bool:
         """Queue the reactions; never blocks. False (and a counter) when the queue is full."""
         with self._lock:
@@ -161,8 +163,8 @@ class ReactionRuntime:
             with self._lock:
                 self._inflight -= len(reactions)
             return True
-        for spec in reactions:
-            fut = self._pool.submit(self._execute, recipe, spec, detection)
+        for i, spec in enumerate(reactions):
+            fut = self._pool.submit(self._execute, recipe, i, spec, detection)
             with self._lock:
                 self._futures.add(fut)
             fut.add_done_callback(self._done)
@@ -183,7 +185,7 @@ class ReactionRuntime:
             time.sleep(0.005)
         return False
 
-    def warm(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec]) -> None:
+    def warm(self, recipe: RecipeRef, reactions: Sequence[Reaction]) -> None:
         """Create and compile an isolate per JS reaction ahead of the first event."""
         for spec in reactions:
             if spec.format == "js":
@@ -191,7 +193,7 @@ class ReactionRuntime:
                 self._release((recipe.name, code_hash(spec.code)), eng)
 
     # -- gates -----------------------------------------------------------------------
-    def _gate(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
+    def _gate(self, recipe: RecipeRef, reactions: Sequence[Reaction],
               detection: dict[str, Any]) -> list[ExecutionRecord] | None:
         status = self._gates.check(recipe, detection)
         if status is not None:
@@ -199,8 +201,9 @@ class ReactionRuntime:
                 self._counters[status] += len(reactions)
         if status is None:
             return None
-        records = [self._record(recipe, spec, detection, self.mode_for(recipe), _now_iso(), 0.0,
-                                status, None, error=f"reaction {status}") for spec in reactions]
+        records = [self._record(recipe, i, spec, detection, self.mode_for(recipe), _now_iso(),
+                                0.0, status, None, error=f"reaction {status}")
+                   for i, spec in enumerate(reactions)]
         for rec in records:
             self._write_audit(rec)
             self._notify(rec)
@@ -260,25 +263,25 @@ class ReactionRuntime:
         eng.close()
 
     # -- execution -------------------------------------------------------------------
-    def _execute(self, recipe: RecipeRef, spec: ReactionSpec,
+    def _execute(self, recipe: RecipeRef, index: int, spec: Reaction,
                  detection: dict[str, Any]) -> ExecutionRecord:
         mode = self.mode_for(recipe)
         start = _now_iso()
         t0 = time.perf_counter()
         try:
             if spec.format == "shell":
-                rec = self._execute_shell(recipe, spec, detection, mode, start, t0)
+                rec = self._execute_shell(recipe, index, spec, detection, mode, start, t0)
             else:
-                rec = self._execute_js(recipe, spec, detection, mode, start, t0)
+                rec = self._execute_js(recipe, index, spec, detection, mode, start, t0)
         except Exception as exc:  # the runtime must keep working whatever happens
-            log.exception("reaction %s[%d] failed internally", recipe.name, spec.index)
-            rec = self._record(recipe, spec, detection, mode, start, t0, "error", None,
+            log.exception("reaction %s[%d] failed internally", recipe.name, index)
+            rec = self._record(recipe, index, spec, detection, mode, start, t0, "error", None,
                                error=f"internal error: {exc}")
         if rec.status != "ok":
-            log.warning("reaction %s[%d] event %s: %s: %s", recipe.name, spec.index,
+            log.warning("reaction %s[%d] event %s: %s: %s", recipe.name, index,
                         rec.uuid, rec.status, (rec.error or "").splitlines()[0:1],
                         extra={"recipe": recipe.name, "event_uuid": rec.uuid,
-                               "reaction_index": spec.index})
+                               "reaction_index": index})
         self._write_audit(rec)
         self._notify(rec)
         return rec
@@ -290,19 +293,19 @@ class ReactionRuntime:
             except Exception:  # an observer must never break a reaction
                 log.exception("reaction listener failed")
 
-    def _execute_js(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
+    def _execute_js(self, recipe: RecipeRef, index: int, spec: Reaction, detection: dict[str, Any],
                     mode: str, start: str, t0: float) -> ExecutionRecord:
         h = code_hash(spec.code)
         key = (recipe.name, h)
         mem = self._mem(recipe)
         timeout_s = self._timeout_s(recipe)
         ctx = HelperContext(self.services, recipe.kind, recipe.name, detection, mode)
-        ctx.index = spec.index
+        ctx.index = index
         ctx.deadline = time.monotonic() + timeout_s
         try:  # a bad event (NaN, too deep, ...) fails this execution only, before any isolate
             data = json.dumps(detection, allow_nan=False, separators=(",", ":"), default=str)
         except (ValueError, TypeError, RecursionError) as exc:
-            return self._record(recipe, spec, detection, mode, start, t0, "error", ctx,
+            return self._record(recipe, index, spec, detection, mode, start, t0, "error", ctx,
                                 error=f"the event cannot be passed to the reaction: {exc}")
         eng = self._acquire(key, mem)
         head = json.dumps({"k": h, "src": None if h in eng.compiled else spec.code,
@@ -320,10 +323,10 @@ class ReactionRuntime:
                 eng.compiled.discard(h)
             keep = not tainted
             if code == "O":
-                return self._record(recipe, spec, detection, mode, start, t0, "ok", ctx)
+                return self._record(recipe, index, spec, detection, mode, start, t0, "ok", ctx)
             prefix = {"S": "syntax error: ", "N": ""}.get(code, "")
             status = "memory" if "RangeError: reaction memory limit" in message else "error"
-            return self._record(recipe, spec, detection, mode, start, t0, status, ctx,
+            return self._record(recipe, index, spec, detection, mode, start, t0, status, ctx,
                                 error=prefix + _fix_stack(message))
         except EngineError as exc:
             status = {"timeout": "timeout", "oom": "memory"}.get(exc.kind, "error")
@@ -333,7 +336,7 @@ class ReactionRuntime:
                 msg = f"execution exceeded {mem} MB and was stopped"
             else:
                 msg = str(exc)
-            return self._record(recipe, spec, detection, mode, start, t0, status, ctx, error=msg)
+            return self._record(recipe, index, spec, detection, mode, start, t0, status, ctx, error=msg)
         finally:
             with self._lock:
                 self._running.discard(eng)
@@ -342,21 +345,21 @@ class ReactionRuntime:
             else:
                 self._discard(eng)
 
-    def _execute_shell(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
+    def _execute_shell(self, recipe: RecipeRef, index: int, spec: Reaction, detection: dict[str, Any],
                        mode: str, start: str, t0: float) -> ExecutionRecord:
         if mode == "monitor":
             # a shell script's effects cannot be intercepted: monitor mode records only
-            return self._record(recipe, spec, detection, mode, start, t0, "ok", None,
+            return self._record(recipe, index, spec, detection, mode, start, t0, "ok", None,
                                 logs=("dry run: shell reaction not executed in monitor mode",),
                                 extra={"dry_run": True})
         timeout_s = self._timeout_s(recipe)
         res = run_shell(spec.code, detection, recipe.kind, recipe.name, timeout_s,
                         self.cfg.temp_root, self.cfg.shell_path)
-        return self._record(recipe, spec, detection, mode, start, t0, res.status, None,
+        return self._record(recipe, index, spec, detection, mode, start, t0, res.status, None,
                             error=res.error, logs=res.logs,
                             extra={"returncode": res.returncode, "workdir": res.workdir})
 
-    def _record(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
+    def _record(self, recipe: RecipeRef, index: int, spec: Reaction, detection: dict[str, Any],
                 mode: str, start: str, t0: float, status: str, ctx: HelperContext | None,
                 error: str | None = None, logs: tuple[str, ...] = (),
                 extra: dict[str, Any] | None = None) -> ExecutionRecord:
@@ -378,7 +381,7 @@ class ReactionRuntime:
             self._counters["helper_calls"] += len(calls)
         return ExecutionRecord(
             recipe=recipe.name, kind=recipe.kind, uuid=str(detection.get("uuid", "")),
-            index=spec.index, format=spec.format, start=start, duration_ms=duration,
+            index=index, format=spec.format, start=start, duration_ms=duration,
             mode=mode, status=status, calls=calls,
             logs=tuple(ctx.logs) + logs if ctx else logs, error=error, extra=extra)
 
