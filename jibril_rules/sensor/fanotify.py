@@ -27,115 +27,43 @@ import select
 import stat
 import struct
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..core.kernel_tables import KernelTables
 from ..core.vocab import FILE_ACTION_BIT
+from .fanotify_abi import (
+    ACTIONS_OF,
+    AT_FDCWD,
+    DIR_ENTRY,
+    FAN_CLASS_CONTENT,
+    FAN_CLOEXEC,
+    FAN_CREATE,
+    FAN_EVENT_ON_CHILD,
+    FAN_MARK_ADD,
+    FAN_MARK_REMOVE,
+    FAN_MODIFY,
+    FAN_MOVED_TO,
+    FAN_NONBLOCK,
+    FAN_ONDIR,
+    FAN_OPEN_EXEC_PERM,
+    FAN_OPEN_PERM,
+    FAN_Q_OVERFLOW,
+    FAN_REPORT_DFID_NAME,
+    FAN_UNLIMITED_MARKS,
+    FAN_UNLIMITED_QUEUE,
+    INFO_DFID,
+    INFO_DFID_NAME,
+    INFO_FID,
+    META,
+    mask_of,
+)
+from .fanotify_perm import PermissionResponder, Stats
+from .fanotify_plan import DenyFile, MarkPlan, Prevent  # noqa: F401 - re-exported
 
-# <linux/fanotify.h>
-FAN_ACCESS, FAN_MODIFY, FAN_CLOSE_WRITE, FAN_CLOSE_NOWRITE = 0x1, 0x2, 0x8, 0x10
-FAN_OPEN, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_CREATE, FAN_DELETE = 0x20, 0x40, 0x80, 0x100, 0x200
-FAN_OPEN_EXEC, FAN_Q_OVERFLOW = 0x1000, 0x4000
-FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM = 0x10000, 0x40000
-FAN_EVENT_ON_CHILD, FAN_ONDIR = 0x08000000, 0x40000000
-FAN_CLOEXEC, FAN_NONBLOCK, FAN_CLASS_CONTENT = 0x1, 0x2, 0x4
-FAN_UNLIMITED_QUEUE, FAN_UNLIMITED_MARKS = 0x10, 0x20
-FAN_REPORT_DFID_NAME = 0x400 | 0x800
-FAN_MARK_ADD, FAN_MARK_REMOVE, FAN_MARK_FLUSH = 0x1, 0x2, 0x80
-FAN_ALLOW, FAN_DENY = 0x1, 0x2
-FAN_NOFD = -1
-INFO_DFID_NAME, INFO_DFID, INFO_FID = 2, 3, 1
-AT_FDCWD = -100
-META = struct.Struct("=IBBHQii")  # event_len, vers, reserved, metadata_len, mask, fd, pid
-
-# fanotify bit -> Jibril file actions (what marks can see; the rest needs a syscall hook)
-ACTIONS_OF = ((FAN_OPEN, "open"), (FAN_ACCESS, "read"), (FAN_MODIFY, "write"),
-              (FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE, "close"), (FAN_CREATE, "create"),
-              (FAN_DELETE, "unlink"), (FAN_MOVED_FROM | FAN_MOVED_TO, "rename"),
-              (FAN_OPEN_EXEC, "execve"))
-MARK_ACTIONS = frozenset({a for _, a in ACTIONS_OF} | {"truncate", "link"})
-MARK_ACTION_MASK = sum(1 << FILE_ACTION_BIT[a] for a in MARK_ACTIONS)
-_PER_FILE = FAN_OPEN | FAN_ACCESS | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN_EXEC
-_DIR_ENTRY = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO
 MAX_DIRS = 65536  # directories marked per bundle; beyond: counted as `widened` (not seen)
 
 EventCallback = Callable[[int, str, list[str], "Prevent | None"], None]
-
-
-@dataclass(frozen=True)
-class Prevent:
-    recipe: str
-    enforced: bool  # False: monitor mode, "would prevent"
-    action: str  # "open" or "execve"
-
-
-@dataclass(frozen=True)
-class DenyFile:
-    """One `prevent: deny` recipe on exact file paths (open and/or exec)."""
-
-    recipe: str
-    paths: tuple[str, ...]
-    actions: tuple[str, ...] = ("open", "execve")
-    enforce: bool = True
-
-
-@dataclass(frozen=True)
-class MarkPlan:
-    exact: tuple[tuple[str, int], ...] = ()  # path -> action mask
-    dirs: tuple[tuple[str, int], ...] = ()  # directory prefix ("/x/") -> mask, recursive
-    name_prefix: tuple[tuple[str, int], ...] = ()  # "/x/pre" -> mask: names under /x/
-    deny: tuple[DenyFile, ...] = ()
-    unserved: tuple[str, ...] = ()  # table entries marks cannot serve (need a syscall hook)
-
-    @staticmethod
-    def from_tables(t: KernelTables, deny: tuple[DenyFile, ...] = ()) -> MarkPlan:
-        exact: list[tuple[str, int]] = []
-        dirs: list[tuple[str, int]] = []
-        pre: list[tuple[str, int]] = []
-        unserved: list[str] = []
-        for path, mask in t.file_exact:
-            exact.append((path, mask))
-        for prefix, mask in t.file_prefix:
-            (dirs if prefix.endswith("/") else pre).append((prefix, mask))
-        for base, _ in t.file_base:
-            unserved.append(f"basename {base}")
-        if t.file_any:
-            unserved.append("any file")
-        for _, mask in (*t.file_exact, *t.file_prefix):
-            if mask & ~MARK_ACTION_MASK:
-                unserved.append("actions marks cannot see (mmap, fsync, flock, llseek, "
-                                "fasync)")
-                break
-        return MarkPlan(tuple(exact), tuple(dirs), tuple(pre), deny, tuple(unserved))
-
-
-def _mask_of(actions: int) -> int:
-    """Jibril action mask -> fanotify event bits for a per-file inode mark."""
-    m = FAN_MODIFY if actions & (1 << FILE_ACTION_BIT["truncate"]) else 0
-    if actions & (1 << FILE_ACTION_BIT["link"]):
-        m |= FAN_CREATE
-    for bit, a in ACTIONS_OF:
-        if actions >> FILE_ACTION_BIT[a] & 1:
-            m |= bit
-    return m
-
-
-@dataclass
-class _Stats:
-    events: int = 0
-    perm_events: int = 0
-    denied: int = 0
-    would_deny: int = 0
-    watchdog_allowed: int = 0
-    overflows: int = 0
-    marks: int = 0
-    widened: int = 0
-    errors: int = 0
-    last_error: str = ""
-    slowest_answer_us: int = 0
 
 
 @dataclass
@@ -148,7 +76,7 @@ class _Watch:
     recursive: bool = False
 
 
-class FanotifyWatch:
+class FanotifyWatch(PermissionResponder):
     def __init__(self, on_event: EventCallback, answer_deadline_s: float = 0.2) -> None:
         self.on_event = on_event
         self.deadline_s = answer_deadline_s
@@ -160,7 +88,7 @@ class FanotifyWatch:
         self.watches: dict[str, _Watch] = {}
         self.files: dict[str, int] = {}  # exact path -> mask
         self.deny_ino: dict[tuple[int, int], tuple[DenyFile, str]] = {}
-        self.stats = _Stats()
+        self.stats = Stats()
         self._pending: dict[int, float] = {}
         self._plock = threading.Lock()
         self._queue: deque[tuple[int, str, list[str], Prevent | None]] = deque()
@@ -247,7 +175,7 @@ class FanotifyWatch:
             d, name = os.path.split(prefix)
             self.watches.setdefault(d or "/", _Watch()).name_prefixes.append((name, mask))
         for path, mask in self.files.items():
-            self._mark(self.nfd, FAN_MARK_ADD, _mask_of(mask), path)
+            self._mark(self.nfd, FAN_MARK_ADD, mask_of(mask), path)
         for d, w in list(self.watches.items()):
             self._mark_dir(d, w, 0)
         for rule in plan.deny:
@@ -262,12 +190,12 @@ class FanotifyWatch:
                 self.libc.fanotify_mark(fd, FAN_MARK_REMOVE, extra, AT_FDCWD, os.fsencode(path))
 
     def _dir_mask(self, w: _Watch) -> int:
-        m = _DIR_ENTRY | FAN_ONDIR
+        m = DIR_ENTRY | FAN_ONDIR
         child = w.all_mask
         for _, pm in w.name_prefixes:
             child |= pm
         if child:
-            m |= _mask_of(child) | FAN_EVENT_ON_CHILD
+            m |= mask_of(child) | FAN_EVENT_ON_CHILD
         return m
 
     def _mark_dir(self, d: str, w: _Watch, depth: int) -> None:
@@ -330,84 +258,6 @@ class FanotifyWatch:
                              tuple(DenyFile(r.recipe, r.paths, r.actions, enforce)
                                    if recipe is None or r.recipe == recipe else r
                                    for r in self.plan.deny), self.plan.unserved)
-
-    # -- permission events (own thread: answered whatever the main loop does) ------------
-    def _answer(self, fd: int, response: int) -> bool:
-        with self._plock:
-            t0 = self._pending.pop(fd, None)
-            if t0 is None:
-                return False  # the watchdog (or the responder) answered it already
-            try:
-                os.write(self.pfd, struct.pack("=iI", fd, response))
-            except OSError as e:
-                self.stats.errors += 1
-                self.stats.last_error = f"fanotify response: {e}"
-            os.close(fd)
-        us = int((time.monotonic() - t0) * 1e6)
-        self.stats.slowest_answer_us = max(self.stats.slowest_answer_us, us)
-        return True
-
-    def _respond_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                r, _, _ = select.select([self.pfd], [], [], 0.05)
-                if not r:
-                    continue
-                buf = os.read(self.pfd, 8192)
-            except (OSError, ValueError):
-                if self._stop.is_set():
-                    return
-                continue
-            now = time.monotonic()
-            evs: list[tuple[int, int, int]] = []
-            off = 0
-            while off + META.size <= len(buf):
-                ln, _v, _r, _ml, mask, fd, pid = META.unpack_from(buf, off)
-                off += ln or META.size
-                if fd >= 0:
-                    with self._plock:
-                        self._pending[fd] = now
-                    evs.append((mask, fd, pid))
-            for mask, fd, pid in evs:
-                self._decide(mask, fd, pid)
-
-    def _decide(self, mask: int, fd: int, pid: int) -> None:
-        self.stats.perm_events += 1
-        verdict, prevent, path = FAN_ALLOW, None, ""
-        try:
-            if self.answer_hook is not None:
-                self.answer_hook()
-            st = os.fstat(fd)
-            hit = self.deny_ino.get((st.st_dev, st.st_ino))
-            action = "execve" if mask & FAN_OPEN_EXEC_PERM else "open"
-            if hit is not None and action in hit[0].actions:
-                rule, path = hit
-                prevent = Prevent(rule.recipe, rule.enforce, action)
-                verdict = FAN_DENY if rule.enforce else FAN_ALLOW
-        except OSError:
-            pass
-        if not self._answer(fd, verdict):
-            return  # the watchdog allowed it already
-        if prevent is not None:
-            if prevent.enforced:
-                self.stats.denied += 1
-            else:
-                self.stats.would_deny += 1
-            self._queue.append((pid, path, [prevent.action], prevent))
-            try:
-                os.write(self.wake_w, b"\0")
-            except OSError:
-                pass
-
-    def _watchdog_loop(self) -> None:
-        """Allow every permission event older than the deadline: no access waits forever."""
-        while not self._stop.wait(self.deadline_s / 4):
-            now = time.monotonic()
-            with self._plock:
-                late = [fd for fd, t in self._pending.items() if now - t > self.deadline_s]
-            for fd in late:
-                if self._answer(fd, FAN_ALLOW):
-                    self.stats.watchdog_allowed += 1
 
     # -- notification events -----------------------------------------------------------
     def poll(self, timeout_ms: int = 0) -> int:
@@ -523,7 +373,7 @@ class FanotifyWatch:
         if mask & FAN_ONDIR and mask & (FAN_CREATE | FAN_MOVED_TO) and w is not None:
             self._follow_dir(w, name, path)
         if not mask & FAN_ONDIR and mask & (FAN_CREATE | FAN_MOVED_TO) and path in self.files:
-            self._mark(self.nfd, FAN_MARK_ADD, _mask_of(self.files[path]), path)  # appeared
+            self._mark(self.nfd, FAN_MARK_ADD, mask_of(self.files[path]), path)  # appeared
         for rule in self.plan.deny:
             if path in rule.paths and mask & (FAN_CREATE | FAN_MOVED_TO):
                 self._mark_deny(rule, path)
