@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ class Result:
     name: str
     span: Span
     failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -81,7 +83,10 @@ def run_tests(paths: list[str], reactions: bool = True) -> tuple[list[Result], l
             bad = _check_keys(t)
             diags += bad
             if not bad:
-                results.append(_run_one(tf, t, span_of(tests, i), bundle, folder_of, reactions, diags))
+                t0 = time.perf_counter()
+                res = _run_one(tf, t, span_of(tests, i), bundle, folder_of, reactions, diags)
+                res.seconds = time.perf_counter() - t0
+                results.append(res)
     return results, diags
 
 
