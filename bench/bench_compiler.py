@@ -17,10 +17,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from gen import events, recipes_yaml  # noqa: E402
 
 from jibril_rules.bundle import compile_ruleset  # noqa: E402
-from jibril_rules.engine import Engine  # noqa: E402
-from jibril_rules.events import normalize  # noqa: E402
-from jibril_rules.lint import LintOptions, lint_paths  # noqa: E402
-from jibril_rules.ruleset import load_paths  # noqa: E402
+from jibril_rules.compiler.ruleset import load_paths  # noqa: E402
+from jibril_rules.runtime.engine import Engine  # noqa: E402
+from jibril_rules.runtime.events import normalize  # noqa: E402
+from jibril_rules.tools.lint import LintOptions, lint_paths  # noqa: E402
 
 
 def build(n: int, tmp: str) -> str:

@@ -26,8 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jibril_rules.kernel_tables import KernelTables  # noqa: E402
-from jibril_rules.vocab import action_mask  # noqa: E402
+from jibril_rules.core.kernel_tables import KernelTables  # noqa: E402
+from jibril_rules.core.vocab import action_mask  # noqa: E402
 
 WORKLOAD = ("import os,sys,time\nn=int(sys.argv[1]); p=sys.argv[2]; t=time.process_time()\n"
             "for _ in range(n):\n    os.close(os.open(p, os.O_RDONLY))\n"

@@ -14,14 +14,14 @@ from typing import Any
 
 import xxhash
 
-from . import ast as A
-from .errors import Collector, Diagnostic, JibrilError, Severity, Span
-from .ir import AtomKey, IRRecipe, build, ir_from_json, ir_to_json
-from .kernel_tables import KernelTables
-from .recipe import Recipe
-from .ruleset import Ruleset, load_paths
-from .split import build_tables
-from .tree import TreeData, build_tree
+from .compiler import ast as A
+from .compiler.ir import AtomKey, IRRecipe, build, ir_from_json, ir_to_json
+from .compiler.recipe import Recipe
+from .compiler.ruleset import Ruleset, load_paths
+from .compiler.split import build_tables
+from .core.errors import Collector, Diagnostic, JibrilError, Severity, Span
+from .core.kernel_tables import KernelTables
+from .runtime.tree import TreeData, build_tree
 
 FORMAT = "jibril-bundle"
 VERSION = 1

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Collector, JibrilError
-from .source import LMap, key_span, load_yaml, read_source, span_of
+from .core.errors import Collector, JibrilError
+from .core.source import LMap, key_span, load_yaml, read_source, span_of
 
 DEFAULT_NAMES = ("jibril.yaml",)
 

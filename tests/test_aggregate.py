@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from jibril_rules.bundle import compile_ruleset
-from jibril_rules.engine import Engine
-from jibril_rules.ruleset import load_paths
+from jibril_rules.compiler.ruleset import load_paths
+from jibril_rules.runtime.engine import Engine
 
 RECIPES = """
 - kind: self_delete

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from jibril_rules.bundle import VERSION, compile_ruleset, from_bytes, read, write
-from jibril_rules.errors import JibrilError
-from jibril_rules.ruleset import load_paths
+from jibril_rules.compiler.ruleset import load_paths
+from jibril_rules.core.errors import JibrilError
 
 ROOT = Path(__file__).resolve().parent.parent
 ALCH = str(ROOT / "alchemies")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jibril_rules.config import load_config
-from jibril_rules.errors import JibrilError
+from jibril_rules.core.errors import JibrilError
 
 
 def errs(tmp_path: Path, text: str) -> list[tuple[str, int, int, str]]:

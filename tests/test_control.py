@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.control import ControlServer, agent_handler, request
 from jibril_rules.reactions import ReactionConfig, ReactionRuntime, ReactionSpec, RecipeRef
+from jibril_rules.runtime.control import ControlServer, agent_handler, request
 
 ROOT = Path(__file__).resolve().parent.parent
 

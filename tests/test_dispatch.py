@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from jibril_rules.bundle import compile_ruleset
-from jibril_rules.dispatch import reaction_call
-from jibril_rules.engine import Engine
+from jibril_rules.compiler.ruleset import load_paths
 from jibril_rules.reactions import ReactionConfig, ReactionRuntime
-from jibril_rules.ruleset import load_paths
+from jibril_rules.runtime.dispatch import reaction_call
+from jibril_rules.runtime.engine import Engine
 
 RECIPE = """
 - kind: k

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jibril_rules.docgen import diagnostics_md, fields_md, ops_md
-from jibril_rules.fields import FIELDS
+from jibril_rules.core.fields import FIELDS
+from jibril_rules.tools.docgen import diagnostics_md, fields_md, ops_md
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

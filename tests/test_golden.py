@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules import ast as A
 from jibril_rules.bundle import compile_ruleset
-from jibril_rules.ir import render_ir
-from jibril_rules.ruleset import load_paths
+from jibril_rules.compiler import ast as A
+from jibril_rules.compiler.ir import render_ir
+from jibril_rules.compiler.ruleset import load_paths
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "recipe.yaml").is_file())

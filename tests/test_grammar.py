@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules import ast as A
-from jibril_rules.errors import Collector, Span
-from jibril_rules.grammar import parse_expr
-from jibril_rules.ops import Op
+from jibril_rules.compiler import ast as A
+from jibril_rules.compiler.grammar import parse_expr
+from jibril_rules.core.errors import Collector, Span
+from jibril_rules.core.ops import Op
 
 HERE = Path(__file__).resolve().parent / "grammar"
 

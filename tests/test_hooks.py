@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from jibril_rules.kernel_tables import KernelTables
+from jibril_rules.core.kernel_tables import KernelTables
+from jibril_rules.core.vocab import action_mask
 from jibril_rules.sensor.hooks import group_of, needed_groups
-from jibril_rules.vocab import action_mask
 
 
 def test_groups_of_tracepoints() -> None:

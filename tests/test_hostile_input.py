@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.errors import Diagnostic, Severity
-from jibril_rules.lint import LintOptions, lint_paths
+from jibril_rules.core.errors import Diagnostic, Severity
+from jibril_rules.tools.lint import LintOptions, lint_paths
 
 BOUND_S = 1.0
 RECIPE = "- kind: test\n  name: r{i}\n  mechanism: execution\n  file_actions: [execve]\n"

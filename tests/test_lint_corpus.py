@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.errors import CODES, Diagnostic, Severity
-from jibril_rules.lint import LintOptions, format_human, lint_paths
+from jibril_rules.core.errors import CODES, Diagnostic, Severity
+from jibril_rules.tools.lint import LintOptions, format_human, lint_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "lint_corpus"

@@ -1,5 +1,5 @@
 """The ctypes mirrors in jibril_rules/sensor/layout.py match bpf/jibril_events.h as clang
-lays it out (compiled through bcc), and the header's bit numbers match jibril_rules.vocab."""
+lays it out (compiled through bcc), and the header's bit numbers match jibril_rules.core.vocab."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 
 import pytest
 
+from jibril_rules.core.vocab import FILE_ACTIONS, FLOW_FLAGS
 from jibril_rules.sensor import layout as L
-from jibril_rules.vocab import FILE_ACTIONS, FLOW_FLAGS
 
 
 def test_header_constants_match_vocab() -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from jibril_rules.kernel_tables import KernelModel, KernelTables
-from jibril_rules.vocab import action_mask
+from jibril_rules.core.kernel_tables import KernelModel, KernelTables
+from jibril_rules.core.vocab import action_mask
 
 pytestmark = [pytest.mark.root, pytest.mark.kernel]
 

@@ -6,9 +6,9 @@ import json
 import struct
 from pathlib import Path
 
+from jibril_rules.core.vocab import FLOW_FLAG_BIT
 from jibril_rules.sensor.flows import DnsCache, addr_str, parse_dns_answers, phase
 from jibril_rules.sensor.layout import flags_of
-from jibril_rules.vocab import FLOW_FLAG_BIT
 
 DATA = Path(__file__).parent / "data" / "recording.jsonl"
 

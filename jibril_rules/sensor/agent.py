@@ -48,7 +48,7 @@ class Agent:
     def __init__(self, bundle: Any, printers: list[Any], runtime: Any | None,
                  loader: Callable[[], Any] | None = None, opts: AgentOptions | None = None,
                  out: IO[str] | None = None, err: IO[str] | None = None) -> None:
-        from ..engine import Engine
+        from ..runtime.engine import Engine
         self.bundle = bundle
         self.opts = opts or AgentOptions()
         # the kernel (and the assembler for relative paths) already applied the tables
@@ -75,7 +75,7 @@ class Agent:
                 self._react(d)
 
     def _react(self, d: Any) -> None:
-        from ..dispatch import reaction_call
+        from ..runtime.dispatch import reaction_call
         ref, specs = reaction_call(d.recipe)
         if self.runtime is not None and not self.runtime.submit(ref, specs, d.event):
             self.reaction_rejects += 1
@@ -108,7 +108,7 @@ class Agent:
         """Compile every reaction before the first event, so the first kill pays no cold start."""
         if self.runtime is None:
             return
-        from ..dispatch import reaction_call
+        from ..runtime.dispatch import reaction_call
         for r in self.bundle.recipes:
             if r.reactions:
                 self.runtime.warm(*reaction_call(r))

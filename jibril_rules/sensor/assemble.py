@@ -8,7 +8,7 @@ import uuid
 from collections import Counter, OrderedDict
 from typing import Any
 
-from ..kernel_tables import KernelModel, KernelTables
+from ..core.kernel_tables import KernelModel, KernelTables
 from . import layout as L
 from .flows import DnsCache, FlowBook, flow_json
 from .procs import Clock, ProcessTable

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel_tables import KernelTables
-from ..vocab import FILE_ACTION_BIT, action_mask
+from ..core.kernel_tables import KernelTables
+from ..core.vocab import FILE_ACTION_BIT, action_mask
 
 FD_ACTIONS = action_mask(["fasync", "flock", "fsync", "llseek", "mmap", "read", "write",
                           "truncate", "close"])

@@ -11,7 +11,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from ..vocab import FILE_ACTIONS, FLOW_FLAGS
+from ..core.vocab import FILE_ACTIONS, FLOW_FLAGS
 
 HEADER = "jibril_events.h"
 PROGRAM = "jibril.bpf.c"

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kernel_tables import KernelTables
-from ..vocab import ALL_FILE_ACTIONS_MASK
+from ..core.kernel_tables import KernelTables
+from ..core.vocab import ALL_FILE_ACTIONS_MASK
 from . import layout as L
 from .assemble import Assembler
 from .bccload import bpf_class, preflight

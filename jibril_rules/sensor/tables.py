@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..kernel_tables import KernelTables
+from ..core.kernel_tables import KernelTables
 from . import layout as L
 
 GRACE_S = 0.05  # BPF programs run for microseconds; old entries outlive the flip by this

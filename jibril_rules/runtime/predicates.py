@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .fields import FIELDS, FType
-from .ir import AtomKey
-from .ops import Op
+from ..compiler.ir import AtomKey
+from ..core.fields import FIELDS, FType
+from ..core.ops import Op
 
 Pred = Callable[[Any], bool]
 

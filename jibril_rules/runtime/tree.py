@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .fields import FIELDS
-from .ir import AtomKey, IRNode, IRRecipe
+from ..compiler.ir import AtomKey, IRNode, IRRecipe
+from ..core.fields import FIELDS
+from ..core.regexcheck import literal_prefix
 from .predicates import compile_atom
-from .regexcheck import literal_prefix
 
 MECHS = ("file_access", "execution", "network_peers")
 # Index keys in order of preference (most selective first).

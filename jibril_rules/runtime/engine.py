@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..bundle import Bundle, CompiledRecipe
+from ..core.fields import FIELDS
+from ..core.kernel_tables import KernelModel
 from .aggregate import FileAggregator
-from .bundle import Bundle, CompiledRecipe
 from .events import detection, normalize
-from .fields import FIELDS
-from .kernel_tables import KernelModel
 from .tree import Tree
 
 

@@ -7,11 +7,11 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.errors import Collector, Span
+from ..core.fields import FIELDS, FType
+from ..core.ops import OPS, Op
+from ..core.regexcheck import check_regex
 from . import ast as A
-from .errors import Collector, Span
-from .fields import FIELDS, FType
-from .ops import OPS, Op
-from .regexcheck import check_regex
 
 
 @dataclass

@@ -11,11 +11,12 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from ..core.errors import Collector, Span
+from ..core.ops import Op
 from . import ast as A
-from .errors import Collector, Span
-from .ops import Op
 
-_GRAMMAR_DIRS = (Path(__file__).parent / "data" / "grammar", Path(__file__).parent.parent / "grammar")
+_PKG = Path(__file__).resolve().parent.parent  # jibril_rules/
+_GRAMMAR_DIRS = (_PKG / "data" / "grammar", _PKG.parent / "grammar")
 
 PosMap = Callable[[int, int], Span]  # (line, column) inside the expression -> file span
 

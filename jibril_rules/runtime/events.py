@@ -6,7 +6,7 @@ import os
 import uuid as uuidlib
 from typing import Any
 
-from .vocab import FILE_ACTIONS
+from ..core.vocab import FILE_ACTIONS
 
 MECHANISMS = ("file_access", "execution", "network_peers")
 

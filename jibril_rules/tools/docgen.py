@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import CODES, code_doc
-from .fields import FIELDS
-from .ops import OPS
+from ..core.errors import CODES, code_doc
+from ..core.fields import FIELDS
+from ..core.ops import OPS
 
 
 def _page(title: str, source: str, intro: str, header: list[str], rows: list[list[str]]) -> str:
@@ -17,14 +17,14 @@ def _page(title: str, source: str, intro: str, header: list[str], rows: list[lis
 
 
 def fields_md() -> str:
-    return _page("Event fields", "fields.py", "",
+    return _page("Event fields", "core/fields.py", "",
                  ["field", "type", "event kinds", "kernel sees it as", "meaning"],
                  [[f"`{f.name}`", f.type.value, ", ".join(sorted(f.kinds)), f.kernel or "-", f.doc]
                   for f in FIELDS.values()])
 
 
 def ops_md() -> str:
-    return _page("Operators", "ops.py", " On list fields a comparison holds when any element "
+    return _page("Operators", "core/ops.py", " On list fields a comparison holds when any element "
                  "satisfies it; `!=` is the negation of `==`.",
                  ["operator", "applies to", "value", "meaning"],
                  [[f"`{o.op.value}`", ", ".join(sorted(t.value for t in o.scalar_types)), o.value, o.doc]
@@ -33,7 +33,7 @@ def ops_md() -> str:
 
 def diagnostics_md() -> str:
     """The summary table, then one section per code (the anchor SARIF's helpUri points at)."""
-    head = _page("Diagnostic codes", "errors.py", " Every diagnostic names `file:line:column`, one "
+    head = _page("Diagnostic codes", "core/errors.py", " Every diagnostic names `file:line:column`, one "
                  "of these codes and a hint. `jibril lint --format sarif` links each rule to its "
                  "section below.", ["code", "meaning"],
                  [[f"[{c}](#{c.lower()})", m] for c, m in CODES.items()])

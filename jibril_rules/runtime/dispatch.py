@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .bundle import CompiledRecipe
-    from .reactions import ReactionSpec, RecipeRef
+    from ..bundle import CompiledRecipe
+    from ..reactions import ReactionSpec, RecipeRef
 
 
 def reaction_call(r: CompiledRecipe) -> tuple[RecipeRef, list[ReactionSpec]]:
@@ -15,7 +15,7 @@ def reaction_call(r: CompiledRecipe) -> tuple[RecipeRef, list[ReactionSpec]]:
 
     A recipe's limits are the largest `timeout_ms` / `memory_mb` its reactions declare.
     """
-    from .reactions import ReactionSpec, RecipeRef
+    from ..reactions import ReactionSpec, RecipeRef
     specs = [ReactionSpec(x["format"], x["code"], i) for i, x in enumerate(r.reactions)]
     timeouts = [int(x["timeout_ms"]) for x in r.reactions if x.get("timeout_ms")]
     memories = [int(x["memory_mb"]) for x in r.reactions if x.get("memory_mb")]

@@ -96,7 +96,7 @@ def agent_handler(runtime: Any | None, reload: Callable[[], None],
                 if mode not in ("monitor", "enforce"):
                     return _err("mode must be monitor or enforce")
                 runtime.set_mode(mode, str(recipe) if recipe else None)
-            from .reactions import RecipeRef
+            from ..reactions import RecipeRef
             return {"ok": True, "recipe": recipe,
                     "mode": runtime.mode_for(RecipeRef("", str(recipe or "")))}
         return _err(f"unknown command {cmd!r}: use ping, stats, reload, mode, clear-mode")

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from . import DOCS_URL, PROJECT_URL, __version__
-from .errors import CODES, Collector, Diagnostic, Severity, Span, code_doc
-from .recipe import Recipe
-from .ruleset import Ruleset, load_paths
+from .. import DOCS_URL, PROJECT_URL, __version__
+from ..compiler.recipe import Recipe
+from ..compiler.ruleset import Ruleset, load_paths
+from ..core.errors import CODES, Collector, Diagnostic, Severity, Span, code_doc
 
 _NET_CALL = re.compile(r"\b(NetBlockIp|NetUnblockIp|NetBlockIpTimer|NetBlockDomain)\s*\(")
 
@@ -37,7 +36,7 @@ def lint_paths(paths: list[str], opts: LintOptions | None = None) -> tuple[Rules
 
 def check_reactions(r: Recipe, opts: LintOptions, diags: Collector) -> None:
     try:
-        from .reactions import check_js, check_shell
+        from ..reactions import check_js, check_shell
     except ImportError:  # pragma: no cover - the reactions runtime is part of the package
         return
     for rx in r.reactions:
@@ -132,7 +131,7 @@ def _code_for(fmt: str, message: str) -> str:
 def _source_lines(path: str, sources: dict[str, Any]) -> Any:
     """The file's lines for the caret display: from the loaded sources, else read it."""
     if path not in sources:
-        from .source import read_source
+        from ..core.source import read_source
         sources[path] = read_source(path, Collector()) if path and not path.startswith("<") else None
     return sources[path]
 

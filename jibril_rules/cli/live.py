@@ -1,4 +1,4 @@
-"""`jibril run` and `jibril record` (registered into the main group by jibril_rules/cli.py)."""
+"""`jibril run` and `jibril record`: the live sensor (root)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
-from ..control import DEFAULT_SOCKET
-from .bccload import SensorUnavailable, preflight
+from ..runtime.control import DEFAULT_SOCKET
+from ..sensor.bccload import SensorUnavailable, preflight
+from .app import main
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -21,11 +22,11 @@ def _fail(msg: str, code: int = 1) -> None:
 
 def _bundle(source: tuple[str, ...]) -> Any:
     from ..bundle import load_isolated
-    from ..errors import JibrilError
+    from ..core.errors import JibrilError
     try:
         return load_isolated(list(source) or ["alchemies"])
     except JibrilError as e:
-        from ..lint import format_human
+        from ..tools.lint import format_human
         sys.stderr.write(format_human(e.diagnostics, {}))
         sys.exit(1)
 
@@ -36,7 +37,7 @@ def _reload(source: tuple[str, ...]) -> Any:
     return load_isolated(list(source) or ["alchemies"])
 
 
-@click.command()
+@main.command()
 @click.option("--from", "source", multiple=True, help="Recipe files/folders or a .jbundle (default: alchemies/).")
 @click.option("--dry-run", is_flag=True, help="Reactions record what they would do (monitor mode).")
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
@@ -62,8 +63,8 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     loaded; SIGHUP reloads the recipes without detaching; SIGINT/SIGTERM stop cleanly.
     """
     from ..config import load_config
-    from ..printers import make_printers
-    from .agent import Agent, AgentOptions
+    from ..runtime.printers import make_printers
+    from ..sensor.agent import Agent, AgentOptions
     if dry_run and enforce:
         _fail("--dry-run and --enforce exclude each other", 2)
     try:
@@ -86,7 +87,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     agent.install_signals()
     control = None
     if control_path:
-        from ..control import ControlServer, agent_handler
+        from ..runtime.control import ControlServer, agent_handler
         control = ControlServer(control_path, agent_handler(runtime, agent.request_reload, agent.status))
         try:
             control.start()
@@ -107,14 +108,14 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
             control.close()
 
 
-@click.command()
+@main.command()
 @click.option("-o", "--output", "out_path", required=True, help="JSONL file to write raw events to.")
 @click.option("--for", "duration", type=float, default=None, help="Stop after SECONDS.")
 @click.option("--from", "source", multiple=True,
               help="Record only what these recipes' kernel tables pass (default: everything).")
 def record(out_path: str, duration: float | None, source: tuple[str, ...]) -> None:
     """Record live raw events as JSONL for `jibril replay` (root)."""
-    from .sensor import Sensor
+    from ..sensor.sensor import Sensor
     try:
         preflight()
     except SensorUnavailable as e:

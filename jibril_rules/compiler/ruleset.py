@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Collector, Diagnostic, Span
+from ..core.errors import Collector, Diagnostic, Span
+from ..core.source import LList, LMap, SourceFile, load_yaml, read_source, span_of
 from .lower import Lowerer
 from .recipe import Exception_, Recipe
 from .schema import entry_type, validate
-from .source import LList, LMap, SourceFile, load_yaml, read_source, span_of
 from .typecheck import Checker, Env
 
 RECIPE_SUFFIXES = (".yaml", ".yml")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.errors import Span
 from . import ast as A
-from .errors import Span
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.ops import Op
 from . import ast as A
-from .ops import Op
 from .recipe import Recipe
 
 IRNode = tuple[Any, ...]

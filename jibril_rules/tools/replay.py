@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import Diagnostic, Span
-from .events import EventError, normalize
+from ..core.errors import Diagnostic, Span
+from ..runtime.events import EventError, normalize
 
 
 @dataclass(frozen=True)

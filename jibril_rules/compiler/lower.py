@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.errors import Collector, Span
+from ..core.ops import Op
+from ..core.source import LMap, SourceFile, span_of
+from ..core.vocab import expand_actions
 from . import ast as A
-from .errors import Collector, Span
 from .grammar import PosMap, parse_expr
-from .ops import Op
 from .recipe import META_KEYS, Exception_, ReactionDef, Recipe, TimesCap
-from .source import LMap, SourceFile, span_of
-from .vocab import expand_actions
 
 MECH_GATE = {
     "file_access": ("file_access", "execution"),

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from dataclasses import field as dfield
 from typing import Union
 
-from .errors import Span
-from .ops import Op
+from ..core.errors import Span
+from ..core.ops import Op
 
 NOSPAN = Span("<builtin>")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from .vocab import FILE_ACTIONS
+from ..core.vocab import FILE_ACTIONS
 
 MAX_KEYS = 65536
 

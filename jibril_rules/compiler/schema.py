@@ -9,9 +9,16 @@ from typing import Any
 from cerberus import Validator
 from cerberus import errors as cerr
 
-from .errors import Collector
-from .source import LList, LMap, key_span, span_of
-from .vocab import FILE_ACTION_MACROS, FILE_ACTIONS, FLOW_FLAGS, IMPORTANCE, PROTOCOLS, TIMES_KINDS
+from ..core.errors import Collector
+from ..core.source import LList, LMap, key_span, span_of
+from ..core.vocab import (
+    FILE_ACTION_MACROS,
+    FILE_ACTIONS,
+    FLOW_FLAGS,
+    IMPORTANCE,
+    PROTOCOLS,
+    TIMES_KINDS,
+)
 
 MECHANISMS_SUPPORTED = ("file_access", "execution", "network_peers")
 BREEDS = ("file_access", "execution", "remote_domains", "remote_ips", "local_domains",

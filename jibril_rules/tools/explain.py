@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .bundle import Bundle, CompiledRecipe
-from .engine import getter
-from .events import normalize
-from .ir import AtomKey, IRNode, render_ir
-from .kernel_tables import KernelModel
-from .predicates import compile_atom
-from .split import build_tables
-from .tree import describe, index_need
-from .vocab import FILE_ACTIONS
+from ..bundle import Bundle, CompiledRecipe
+from ..compiler.ir import AtomKey, IRNode, render_ir
+from ..compiler.split import build_tables
+from ..core.kernel_tables import KernelModel
+from ..core.vocab import FILE_ACTIONS
+from ..runtime.engine import getter
+from ..runtime.events import normalize
+from ..runtime.predicates import compile_atom
+from ..runtime.tree import describe, index_need
 
 CAPABILITIES = {
     "KillCurrent": "CAP_KILL", "KillParent": "CAP_KILL", "KillProcess": "CAP_KILL",
@@ -52,7 +52,7 @@ def kernel_lines(r: CompiledRecipe, atoms: list[AtomKey]) -> list[str]:
 
 def helpers_of(code: str) -> list[str]:
     try:
-        from .reactions import HELPER_NAMES
+        from ..reactions import HELPER_NAMES
     except ImportError:  # pragma: no cover
         HELPER_NAMES = frozenset(CAPABILITIES)
     return sorted({m for m in _CALL.findall(code) if m in HELPER_NAMES})

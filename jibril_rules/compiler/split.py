@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Collector, Span
+from ..core.errors import Collector, Span
+from ..core.kernel_tables import MAX_BASE, MAX_PATH, KernelTables
+from ..core.regexcheck import literal_prefix
+from ..core.vocab import ALL_FILE_ACTIONS_MASK, FILE_ACTION_BIT, action_mask
 from .ir import AtomKey, IRNode, IRRecipe
-from .kernel_tables import MAX_BASE, MAX_PATH, KernelTables
-from .regexcheck import literal_prefix
-from .vocab import ALL_FILE_ACTIONS_MASK, FILE_ACTION_BIT, action_mask
 
 EXECVE = 1 << FILE_ACTION_BIT["execve"]
 FILE_ONLY = ALL_FILE_ACTIONS_MASK & ~EXECVE

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bundle import Bundle, compile_ruleset
-from .engine import Engine
-from .errors import Collector, Diagnostic, JibrilError, Span
+from ..bundle import Bundle, compile_ruleset
+from ..compiler.ruleset import load_paths
+from ..core.errors import Collector, Diagnostic, JibrilError, Span
+from ..core.source import LList, LMap, key_span, load_yaml, read_source, span_of
+from ..runtime.engine import Engine
 from .replay import EventLine, inline_events, read_events, resolve
-from .ruleset import load_paths
-from .source import LList, LMap, key_span, load_yaml, read_source, span_of
 
 
 @dataclass
@@ -161,8 +161,8 @@ def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, 
 
 
 def _check_actions(wanted: list[Any], dets: list[Any]) -> list[str]:
-    from .dispatch import reaction_call
-    from .reactions import ReactionConfig, ReactionRuntime
+    from ..reactions import ReactionConfig, ReactionRuntime
+    from ..runtime.dispatch import reaction_call
     fails: list[str] = []
     with tempfile.TemporaryDirectory(prefix="jibril-test-") as tmp:
         cfg = ReactionConfig(mode="monitor", state_dir=tmp + "/state", temp_root=tmp,

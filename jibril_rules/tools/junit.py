@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .errors import Diagnostic, Severity, Span
+from ..core.errors import Diagnostic, Severity, Span
 
 
 class TestResult(Protocol):  # testrunner.Result

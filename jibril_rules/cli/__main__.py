@@ -1,0 +1,5 @@
+"""`python3 -m jibril_rules.cli ...`."""
+
+from . import main
+
+main()

@@ -1,0 +1,38 @@
+"""`jibril ctl`: talk to a running agent over its control socket."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .app import main
+
+
+@main.command()
+@click.argument("command", type=click.Choice(["ping", "stats", "reload", "mode", "clear-mode"]))
+@click.argument("mode", required=False, type=click.Choice(["monitor", "enforce"]))
+@click.option("--recipe", default=None, help="Apply the mode to one recipe only.")
+@click.option("--socket", "sock", default=None, help="Control socket of the agent.")
+def ctl(command: str, mode: str | None, recipe: str | None, sock: str | None) -> None:
+    """Talk to a running agent: switch monitor/enforce (globally or per recipe), reload, stats."""
+    from ..runtime.control import DEFAULT_SOCKET, request
+    if command == "mode" and mode is None:
+        click.echo("error: say which mode: jibril ctl mode monitor|enforce [--recipe NAME]", err=True)
+        sys.exit(2)
+    msg: dict[str, Any] = {"cmd": command}
+    if mode:
+        msg["mode"] = mode
+    if recipe:
+        msg["recipe"] = recipe
+    path = sock or DEFAULT_SOCKET
+    try:
+        reply = request(path, msg)
+    except OSError as e:
+        click.echo(f"error: no agent answers on {path} ({e.strerror or e}); is `jibril run` running? "
+                   "(--socket PATH)", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(reply, sort_keys=True))
+    sys.exit(0 if reply.get("ok") else 1)

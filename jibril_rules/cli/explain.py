@@ -1,0 +1,37 @@
+"""`jibril explain`: what a recipe does and why it fired."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..core.errors import Diagnostic
+from .app import load_bundle, main, print_diags
+
+
+@main.command()
+@click.argument("name")
+@click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
+@click.option("--event", "event_file", default=None, help="A JSON event (or JSONL: each line) to trace.")
+def explain(name: str, source: tuple[str, ...], event_file: str | None) -> None:
+    """Show what a recipe does, what the kernel and the tree evaluate, and why it fired."""
+    from ..tools.explain import explain as do_explain
+    from ..tools.explain import trace
+    from ..tools.replay import read_events
+    b = load_bundle(source)
+    r = b.by_name(name)
+    if r is None:
+        import difflib
+        near = difflib.get_close_matches(name, [x.name for x in b.recipes], n=3)
+        click.echo(f"error: no recipe named '{name}'" + (f"; did you mean {', '.join(near)}?" if near else ""), err=True)
+        sys.exit(2)
+    click.echo(do_explain(b, r), nl=False)
+    if event_file:
+        errs: list[Diagnostic] = []
+        for el in read_events(event_file, errs):
+            click.echo("")
+            click.echo(trace(b, r, el.event), nl=False)
+        if errs:
+            print_diags(errs)
+            sys.exit(1)

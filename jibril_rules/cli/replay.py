@@ -1,0 +1,103 @@
+"""`jibril replay`: recorded events through the recipes, printers and reactions."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from ..core.errors import Diagnostic
+from .app import load_bundle, main, print_diags, user_errors
+
+
+@main.command()
+@click.argument("events")
+@click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+@click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
+@click.option("--dry-run", is_flag=True, help="Reactions record what they would do instead of acting.")
+@click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
+@click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
+@click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
+@click.option("--aggregate", "aggregate_s", type=float, default=0.0,
+              help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
+@click.option("--config", "config_path", default=None)
+def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
+           enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float,
+           config_path: str | None) -> None:
+    """Run recorded events (JSONL) through the recipes; no root needed."""
+    from ..config import load_config
+    from ..runtime.engine import Engine
+    from ..runtime.printers import make_printers
+    from ..tools.replay import read_events
+    if dry_run and enforce:
+        click.echo("error: --dry-run and --enforce exclude each other", err=True)
+        sys.exit(2)
+    with user_errors():
+        cfg = load_config(config_path)
+    b = load_bundle(source)
+    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
+    settings = dict(cfg.reactions)
+    scratch = None
+    if dry_run:  # a rehearsal: temp dirs and data-store writes go to a scratch folder
+        import tempfile
+        scratch = tempfile.TemporaryDirectory(prefix="jibril-dry-run-")
+        settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
+    runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
+        _runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
+    errs: list[Diagnostic] = []
+    t0 = time.perf_counter()
+    n_det = 0
+    try:
+        for el in read_events(events, errs):
+            for d in engine.process(el.event, normalized=True):
+                n_det += 1
+                for p in printers:
+                    p.emit(d)
+                if runtime is not None and d.reactions:
+                    _react(runtime, d, fmt)
+    finally:
+        for p in printers:
+            p.close()
+        if runtime is not None:
+            runtime.close()
+        if scratch is not None:
+            scratch.cleanup()
+    s = engine.stats
+    dt = time.perf_counter() - t0
+    click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
+               f"detection(s), {s.excepted} excepted, {s.capped} capped, {dt:.3f} s", err=True)
+    if errs:
+        print_diags(errs)
+        sys.exit(1)
+
+
+def _runtime(settings: dict[str, Any], mode: str | None) -> Any:
+    from ..reactions import ReactionConfig, ReactionRuntime
+    raw = dict(settings)
+    if mode:
+        raw["mode"] = mode
+    return ReactionRuntime(ReactionConfig.from_dict(raw))
+
+
+def _react(runtime: Any, d: Any, fmt: str) -> None:
+    from ..runtime.dispatch import reaction_call
+    ref, specs = reaction_call(d.recipe)
+    for rec in runtime.run_now(ref, specs, d.event):
+        if fmt == "json":
+            click.echo(json.dumps({"reaction": rec.to_dict()}, sort_keys=True, default=str))
+        else:
+            calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"
+                              for c in rec.calls)
+            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{rec.mode}] {rec.duration_ms:.1f} ms: {calls}"
+                       + (f" error: {rec.error}" if rec.error else ""))
+
+
+def _short(v: Any, n: int = 60) -> str:
+    """repr() cut to n characters: the audit trail (JSON) keeps the full arguments."""
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."

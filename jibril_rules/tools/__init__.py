@@ -1,0 +1,1 @@
+"""Developer tools over both stages: lint, explain, replay input, recipe tests, docs."""
