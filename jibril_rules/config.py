@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.errors import Collector, JibrilError
+from .core.errors import Collector, JibrilError, Span
 from .core.source import LMap, key_span, load_yaml, read_source, span_of
 
 DEFAULT_NAMES = ("jibril.yaml",)
@@ -68,7 +68,10 @@ def load_config(path: str | None = None, overrides: Sequence[str] = (), search: 
         origin += "; -o " + ", ".join(o.partition("=")[0] for o in overrides)
         if diags.errors:
             raise JibrilError(diags.errors)
-    doc = doc or LMap()
+    if not doc:
+        doc = LMap()
+        doc.span = Span(found or "<defaults>")
+        doc.key_spans, doc.value_spans, doc.value_styles = {}, {}, {}
     import difflib
     for k in doc:
         if k not in TOP_KEYS:

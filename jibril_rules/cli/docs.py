@@ -1,16 +1,28 @@
-"""`jibril docs`: reference pages generated from the registries."""
+"""`jibril docs`: reference pages generated from the registries and the click definitions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from .app import main
+from .conventions import command, opts
 
 
-@main.command()
-@click.option("--out", "out_dir", default="docs", help="Folder to write the reference pages to.")
+@command(examples=[
+    ("jibril docs", "refresh docs/*.md in the current folder (a checkout)"),
+    ("jibril docs --out /tmp/ref", "write the pages somewhere else"),
+])
+@click.option("--out", "out_dir", default="docs", metavar="DIR",
+              help="Folder to write the reference pages to (created if missing).")
 def docs(out_dir: str) -> None:
-    """Generate the field, operator and diagnostic reference pages from the registries."""
+    """Generate the field, operator, diagnostic and CLI reference pages (fields.md, operators.md,
+    diagnostics.md, cli.md) from the registries and the command definitions."""
     from ..tools.docgen import write_docs
-    for p in write_docs(out_dir):
-        click.echo(f"wrote {p}")
+    from .reference import cli_md
+    o = opts()
+    written = write_docs(out_dir)
+    path = Path(out_dir) / "cli.md"
+    path.write_text(cli_md())
+    for p in [*written, str(path)]:
+        o.note(f"wrote {p}")

@@ -12,7 +12,9 @@ import click
 
 from ..runtime.control import DEFAULT_SOCKET
 from ..sensor.bccload import SensorUnavailable, preflight
-from .app import main
+from .app import recipe_sources
+from .conventions import command
+from .conventions import opts as cli_opts
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -20,49 +22,55 @@ def _fail(msg: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def _bundle(source: tuple[str, ...]) -> Any:
+def _bundle(source: tuple[str, ...] | list[str]) -> Any:
     from ..bundle import load_isolated
     from ..core.errors import JibrilError
     try:
-        return load_isolated(list(source) or ["alchemies"])
+        return load_isolated(list(source))
     except JibrilError as e:
         from ..tools.lint import format_human
         sys.stderr.write(format_human(e.diagnostics, {}))
         sys.exit(1)
 
 
-def _reload(source: tuple[str, ...]) -> Any:
+def _reload(source: list[str]) -> Any:
     """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
     from ..bundle import load_isolated
-    return load_isolated(list(source) or ["alchemies"])
+    return load_isolated(list(source))
 
 
-@main.command()
-@click.option("--from", "source", multiple=True, help="Recipe files/folders or a .jbundle (default: alchemies/).")
+@command(examples=[
+    ("sudo jibril run --dry-run", "the configured recipes live; reactions only say what they would do"),
+    ("sudo jibril run --from my.jbundle --for 60", "a compiled bundle for one minute"),
+    ("sudo jibril run -o reactions.mode=enforce --format json", "reactions act; JSON lines out"),
+], exits={1: "the sensor cannot run here (the message says why) or the recipes have errors"},
+    config=True)
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE",
+              show_default="the configured recipe paths", help="Recipe files/folders or a .jbundle; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Reactions record what they would do (monitor mode).")
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Detect and print only.")
-@click.option("--for", "duration", type=float, default=None, help="Stop after SECONDS.")
+@click.option("--for", "duration", type=float, default=None, metavar="SECONDS", show_default="until SIGINT",
+              help="Stop after SECONDS.")
 @click.option("--stats", "stats_fmt", type=click.Choice(["text", "json"]), default="text",
               help="Format of the periodic status line (stderr).")
 @click.option("--status-every", type=float, default=10.0, show_default=True, help="Seconds between status lines.")
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
-@click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
-@click.option("--config", "config_path", default=None)
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+              help="Detections as human lines or JSON lines (Jibril's event shape).")
+@click.option("--output", "outputs", multiple=True, metavar="PRINTER", show_default="none",
+              help="Extra printer, e.g. jsonl:PATH; repeatable.")
 @click.option("--aggregate", "aggregate_s", type=float, default=9.0, show_default=True,
               help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
-        outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
-        control_path: str) -> None:
+        outputs: tuple[str, ...], aggregate_s: float, control_path: str) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
     loaded; SIGHUP reloads the recipes without detaching; SIGINT/SIGTERM stop cleanly.
     """
-    from ..config import load_config
     from ..runtime.printers import make_printers
     from ..sensor.agent import Agent, AgentOptions
     if dry_run and enforce:
@@ -71,8 +79,9 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         preflight()
     except SensorUnavailable as e:
         _fail(str(e))
-    cfg = load_config(config_path)
-    bundle = _bundle(source)
+    cfg = cli_opts().config()
+    paths = recipe_sources(source)
+    bundle = _bundle(paths)
     printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
     runtime = None
     if not no_reactions and any(r.reactions for r in bundle.recipes):
@@ -83,7 +92,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts)
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(paths), opts=opts)
     agent.install_signals()
     control = None
     if control_path:
@@ -108,11 +117,16 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
             control.close()
 
 
-@main.command()
-@click.option("-o", "--output", "out_path", required=True, help="JSONL file to write raw events to.")
-@click.option("--for", "duration", type=float, default=None, help="Stop after SECONDS.")
-@click.option("--from", "source", multiple=True,
-              help="Record only what these recipes' kernel tables pass (default: everything).")
+@command(examples=[
+    ("sudo jibril record -o ev.jsonl --for 30", "every raw event for 30 seconds"),
+    ("sudo jibril record -o ev.jsonl --from my/", "only what my recipes' kernel tables pass"),
+    ("jibril replay ev.jsonl --from my/", "then replay them anywhere, without root"),
+], exits={1: "the sensor cannot run here (the message says why)"})
+@click.option("-o", "--output", "out_path", required=True, metavar="FILE", help="JSONL file to write raw events to.")
+@click.option("--for", "duration", type=float, default=None, metavar="SECONDS", show_default="until SIGINT",
+              help="Stop after SECONDS.")
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE", show_default="everything",
+              help="Record only what these recipes' kernel tables pass.")
 def record(out_path: str, duration: float | None, source: tuple[str, ...]) -> None:
     """Record live raw events as JSONL for `jibril replay` (root)."""
     from ..sensor.sensor import Sensor

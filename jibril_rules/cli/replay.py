@@ -10,34 +10,40 @@ from typing import Any
 import click
 
 from ..core.errors import Diagnostic
-from .app import load_bundle, main, print_diags, user_errors
+from .app import load_bundle, print_diags
+from .conventions import command, fail, opts
 
 
-@main.command()
-@click.argument("events")
-@click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
-@click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
+@command(examples=[
+    ("jibril replay events.jsonl", "through the configured recipes (built-ins + /etc/jibril/recipes)"),
+    ("jibril replay ev.jsonl --from my/ --dry-run", "detections and the reactions' intended actions"),
+    ("zcat ev.jsonl.gz | jibril replay - --format json", "events from stdin, JSON lines out"),
+    ("jibril replay ev.jsonl --dry-run -o reactions.netpolicy=true", "with a config override"),
+], exits={1: "bad event lines or recipe errors (each located)", 2: "usage error"}, config=True)
+@click.argument("events", metavar="EVENTS.jsonl|-")
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE|-",
+              show_default="the configured recipe paths",
+              help="Recipe files/folders or a .jbundle; repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+              help="Detections as human lines or JSON lines (Jibril's event shape).")
+@click.option("--output", "outputs", multiple=True, metavar="PRINTER", show_default="none",
+              help="Extra printer, e.g. jsonl:PATH; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Reactions record what they would do instead of acting.")
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
-@click.option("--aggregate", "aggregate_s", type=float, default=0.0,
-              help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
-@click.option("--config", "config_path", default=None)
+@click.option("--aggregate", "aggregate_s", type=float, default=0.0, metavar="SECONDS",
+              help="Gather a process's file actions over SECONDS, as `jibril run` does (0: off).")
 def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
-           enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float,
-           config_path: str | None) -> None:
-    """Run recorded events (JSONL) through the recipes; no root needed."""
-    from ..config import load_config
+           enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float) -> None:
+    """Run recorded events (JSONL) through the recipes, printers and reactions; no root needed."""
     from ..runtime.engine import Engine
     from ..runtime.printers import make_printers
     from ..tools.replay import read_events
+    o = opts()
     if dry_run and enforce:
-        click.echo("error: --dry-run and --enforce exclude each other", err=True)
-        sys.exit(2)
-    with user_errors():
-        cfg = load_config(config_path)
+        fail("--dry-run and --enforce exclude each other")
+    cfg = o.config()
     b = load_bundle(source)
     printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
@@ -69,8 +75,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
             scratch.cleanup()
     s = engine.stats
     dt = time.perf_counter() - t0
-    click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
-               f"detection(s), {s.excepted} excepted, {s.capped} capped, {dt:.3f} s", err=True)
+    o.note(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
+               f"detection(s), {s.excepted} excepted, {s.capped} capped, {dt:.3f} s")
     if errs:
         print_diags(errs)
         sys.exit(1)
