@@ -145,7 +145,7 @@ def _wrap(f: F, config: bool) -> F:
         ctx.color = o.color
         ctx.meta[_META] = o
         return f(*args, **kwargs)
-    return _common_options(run, config)  # type: ignore[arg-type]
+    return _common_options(run, config)  # type: ignore[arg-type,return-value]
 
 
 def _decorate(group: click.Group, name: str | None, examples: Sequence[tuple[str, str]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import click
@@ -79,7 +80,7 @@ def _usage(cmd: click.Command, ctx: click.Context) -> str:
 
 def _command_md(cmd: click.Command, path: list[str], parent: click.Context) -> list[str]:
     ctx = click.Context(cmd, info_name=path[-1], parent=parent)
-    help_text = (cmd.help or "").replace("\b\n", "").strip()
+    help_text = inspect.cleandoc(cmd.help or "").replace("\b\n", "")
     out = [f"## `{' '.join(path)}`", "", help_text, "", "```", f"{' '.join(path)} {_usage(cmd, ctx)}", "```", ""]
     args = [p for p in cmd.params if isinstance(p, click.Argument)]
     if args:
@@ -94,7 +95,7 @@ def _command_md(cmd: click.Command, path: list[str], parent: click.Context) -> l
                 flags += f" `{p.metavar}`"
             elif isinstance(p.type, click.Choice):
                 flags += " `" + "|".join(str(c) for c in p.type.choices) + "`"
-            out.append(f"| {flags} | {_cell(p.help or '')} | {_cell(_default(p))} | "
+            out.append(f"| {_cell(flags)} | {_cell(p.help or '')} | {_cell(_default(p))} | "
                        f"{'`' + _envvar(p, path) + '`' if _envvar(p, path) else ''} |")
         out.append("| `-h`, `--help` | Show the help and exit. | | |")
         out.append("")

@@ -52,6 +52,15 @@ class JsonPrinter:
             self.out.close()
 
 
+# The printers make_printers knows (`jibril list printers`, jibril.yaml `printers:`).
+PRINTERS: dict[str, str] = {
+    "stdout": "detections as human lines on stdout (also: human)",
+    "stdout:json": "detections as JSON lines on stdout, Jibril's event shape (also: json)",
+    "jsonl:PATH": "JSON lines appended to the file PATH",
+    "none": "print nothing (reactions still run)",
+}
+
+
 def make_printers(specs: list[str], out: IO[str] | None = None) -> list[Printer]:
     """Specs: 'stdout' (human), 'stdout:json', 'jsonl:PATH', 'none'."""
     printers: list[Printer] = []
