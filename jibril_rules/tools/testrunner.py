@@ -166,7 +166,7 @@ def _check_actions(wanted: list[Any], dets: list[Any]) -> list[str]:
     fails: list[str] = []
     with tempfile.TemporaryDirectory(prefix="jibril-test-") as tmp:
         cfg = ReactionConfig(mode="monitor", state_dir=tmp + "/state", temp_root=tmp,
-                             audit_path=tmp + "/audit.jsonl")
+                             audit_path=tmp + "/audit.jsonl", log_to_python=False)  # calls are checked, not shown
         rt = ReactionRuntime(cfg)
         try:
             calls: dict[str, list[tuple[str, list[Any]]]] = {}
