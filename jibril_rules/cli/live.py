@@ -109,7 +109,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         _fail(str(e))
     except Exception as e:
         agent.close()
-        _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
+        _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo jibril setup")
     try:
         agent.run()
     finally:
