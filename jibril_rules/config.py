@@ -1,12 +1,13 @@
 """Agent configuration (jibril.yaml): printers, the reactions runtime settings, recipe paths.
 
 Lookup order (docs/cli.md): `--config FILE` (or $JIBRIL_CONFIG), else ./jibril.yaml, else
-/etc/jibril/jibril.yaml, else the defaults. `-o KEY.SUB=VALUE` overrides (overrides.py) are
+/etc/jibril/jibril.yaml (below $JIBRIL_ROOT when set, for tests), else the defaults. `-o KEY.SUB=VALUE` overrides (overrides.py) are
 merged over the file before it is checked, so they are validated exactly like the file.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,19 @@ from .core.errors import Collector, JibrilError, Span
 from .core.source import LMap, key_span, load_yaml, read_source, span_of
 
 DEFAULT_NAMES = ("jibril.yaml",)
-SYSTEM_CONFIG = "/etc/jibril/jibril.yaml"
-SEARCH = (*DEFAULT_NAMES, SYSTEM_CONFIG)
+SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, for tests)
+SEARCH = (*DEFAULT_NAMES, "/" + SYSTEM_CONFIG)
 TOP_KEYS = ("printers", "reactions", "recipes")
 RECIPE_KEYS = ("paths", "builtin")
+
+
+def find_config(root: str | None = None) -> str | None:
+    """Search order: ./jibril.yaml, then ROOT/etc/jibril/jibril.yaml (what `service install` wrote)."""
+    found = next((p for p in DEFAULT_NAMES if Path(p).is_file()), None)
+    if found is not None:
+        return found
+    system = Path(root or os.environ.get("JIBRIL_ROOT") or "/") / SYSTEM_CONFIG
+    return str(system) if system.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -30,20 +40,22 @@ class Config:
     recipe_paths: tuple[str, ...] | None = None  # recipes.paths (None: /etc/jibril/recipes if any)
     builtin: bool = True  # recipes.builtin: also load the recipes shipped in the package
     origin: str = "no configuration file found; defaults"
+    # -- observability (issue 11): from / metrics / log, checked by observe/settings.py --
+    observe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def netpolicy(self) -> bool:
         return bool(self.reactions.get("netpolicy", False))
 
 
-def find_config(path: str | None) -> tuple[str | None, str]:
-    """The file to read and why: the given one, else the first of SEARCH that exists."""
+def locate_config(path: str | None) -> tuple[str | None, str]:
+    """The file to read and why: the given one, else find_config()."""
     if path:
         return path, f"configuration {path} (--config)"
-    for p in SEARCH:
-        if Path(p).is_file():
-            return p, f"configuration {p} (found; lookup: --config, ./jibril.yaml, {SYSTEM_CONFIG})"
-    return None, f"no configuration file (looked for ./jibril.yaml, {SYSTEM_CONFIG}); defaults"
+    found = find_config()
+    if found:
+        return found, f"configuration {found} (found; lookup: --config, ./jibril.yaml, /{SYSTEM_CONFIG})"
+    return None, f"no configuration file (looked for ./jibril.yaml, /{SYSTEM_CONFIG}); defaults"
 
 
 def load_config(path: str | None = None, overrides: Sequence[str] = (), search: bool = True) -> Config:
@@ -53,7 +65,7 @@ def load_config(path: str | None = None, overrides: Sequence[str] = (), search: 
     overrides.OverrideError for an override that is not KEY=VALUE.
     """
     from .overrides import apply_overrides
-    found, origin = find_config(path) if (path or search) else (None, "no configuration file; defaults")
+    found, origin = locate_config(path) if (path or search) else (None, "no configuration file; defaults")
     diags = Collector()
     doc = None
     if found is not None:
@@ -73,13 +85,16 @@ def load_config(path: str | None = None, overrides: Sequence[str] = (), search: 
         doc.span = Span(found or "<defaults>")
         doc.key_spans, doc.value_spans, doc.value_styles = {}, {}, {}
     import difflib
+
+    from .observe import settings as obs
+    known = (*TOP_KEYS, *obs.TOP_KEYS)
     for k in doc:
-        if k not in TOP_KEYS:
-            near = difflib.get_close_matches(str(k), TOP_KEYS, n=1)
+        if k not in known:
+            near = difflib.get_close_matches(str(k), known, n=1)
             diags.add("JR020", f"unknown configuration key '{k}'", key_span(doc, str(k)),
-                      f"did you mean '{near[0]}'?" if near else "valid keys: " + ", ".join(TOP_KEYS))
+                      f"did you mean '{near[0]}'?" if near else "valid keys: " + ", ".join(sorted(known)))
     printers = doc.get("printers", ["stdout"])
-    if not isinstance(printers, list) or not all(isinstance(p, str) for p in printers):
+    if not isinstance(printers, list) or not all(isinstance(p, str | dict) for p in printers):
         diags.add("JR021", "'printers' must be a list of strings", span_of(doc, "printers"),
                   "e.g. printers: [stdout, jsonl:/var/log/jibril.jsonl]")
     reactions = doc.get("reactions") or {}
@@ -89,9 +104,12 @@ def load_config(path: str | None = None, overrides: Sequence[str] = (), search: 
     else:
         _check_reactions(reactions, diags)
     recipe_paths, builtin = _check_recipes(doc.get("recipes"), span_of(doc, "recipes"), diags)
+    for where, msg, hint in obs.check(doc):
+        _locate(doc, where, msg, hint, diags)
     if diags.errors:
         raise JibrilError(diags.errors)
-    return Config(tuple(printers), dict(reactions), found, recipe_paths, builtin, origin)
+    return Config(tuple(printers), dict(reactions), found, recipe_paths, builtin, origin,
+                  {k: doc[k] for k in obs.TOP_KEYS if k in doc})
 
 
 def _check_recipes(r: Any, span: Any, diags: Collector) -> tuple[tuple[str, ...] | None, bool]:
@@ -119,6 +137,22 @@ def _check_recipes(r: Any, span: Any, diags: Collector) -> tuple[tuple[str, ...]
                   "write builtin: true (no quotes) or builtin: false")
         builtin = True
     return (tuple(str(p) for p in paths) if paths is not None else None), builtin
+
+
+def _locate(doc: Any, where: tuple[str | int, ...], msg: str, hint: str, diags: Collector) -> None:
+    """A problem found by observe/settings.py at a key path: JR020 for unknown keys."""
+    node, parent, last = doc, doc, where[0]
+    for k in where:
+        parent, last = node, k
+        nxt = node.get(k) if isinstance(node, dict) else (
+            node[k] if isinstance(node, list) and isinstance(k, int) and k < len(node) else None)
+        if nxt is None:
+            break
+        node = nxt
+    code = "JR020" if msg.startswith("unknown") and "option" in msg else "JR021"
+    span = key_span(parent, last) if isinstance(last, str) and code == "JR020" \
+        else span_of(parent, last)
+    diags.add(code, msg, span, hint)
 
 
 def _check_reactions(r: dict[str, Any], diags: Collector) -> None:

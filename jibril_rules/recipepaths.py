@@ -2,7 +2,8 @@
 
 Like Jibril's `alchemies:builtin=true:path=DIR`: the recipes shipped in the package (the
 recipe library, `jibril_rules/data/alchemies`) plus /etc/jibril/recipes when it exists, or
-`recipes.paths` / `recipes.builtin` from jibril.yaml. Works the same from any folder.
+`recipes.paths` / `recipes.builtin` from jibril.yaml; a `from:` list (what `jibril service
+install` writes) alone means exactly those paths. Works the same from any folder.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ def configured(cfg: Config) -> RecipeSources:
     if cfg.builtin and BUILTIN_DIR.is_dir():
         paths.append(str(BUILTIN_DIR))
         parts.append(f"the built-in recipes ({BUILTIN_DIR})")
+    legacy = cfg.observe.get("from")  # `from:` (what `service install` writes): run's --from default
     if cfg.recipe_paths is not None:
         paths += cfg.recipe_paths
         if cfg.recipe_paths:
             parts.append(f"recipes.paths of {cfg.path or 'the configuration'} ({', '.join(cfg.recipe_paths)})")
+    elif legacy:
+        from .observe.settings import from_paths
+        src = from_paths(cfg.observe)
+        return RecipeSources(tuple(src), f"from: of {cfg.path or 'the configuration'} ({', '.join(src)})")
     elif Path(SYSTEM_RECIPES).is_dir():
         paths.append(SYSTEM_RECIPES)
         parts.append(SYSTEM_RECIPES)

@@ -16,8 +16,9 @@ from .conventions import command, opts
 @click.option("--out", "out_dir", default="docs", metavar="DIR",
               help="Folder to write the reference pages to (created if missing).")
 def docs(out_dir: str) -> None:
-    """Generate the field, operator, diagnostic and CLI reference pages (fields.md, operators.md,
-    diagnostics.md, cli.md) from the registries and the command definitions."""
+    """Generate the field, operator, diagnostic, metrics and CLI reference pages (fields.md,
+    operators.md, diagnostics.md, metrics.md, cli.md) from the registries and the command
+    definitions."""
     from ..tools.docgen import write_docs
     from .reference import cli_md
     o = opts()

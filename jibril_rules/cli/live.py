@@ -63,9 +63,18 @@ def _reload(source: list[str]) -> Any:
               help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
+@click.option("--metrics-listen", default=None, metavar="HOST:PORT",
+              show_default="config metrics.listen, else 127.0.0.1:9376",
+              help="Where /metrics, /healthz and the status page listen ('' turns them off).")
+@click.option("--log-level", default=None, metavar="LEVEL",
+              show_default="$JIBRIL_LOG_LEVEL, else config log.level, else info",
+              help="Log level: debug, info, warning or error.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              show_default="config log.format, else text", help="Log lines as text or JSON.")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
-        outputs: tuple[str, ...], aggregate_s: float, control_path: str) -> None:
+        outputs: tuple[str, ...], aggregate_s: float, control_path: str,
+        metrics_listen: str | None, log_level: str | None, log_format: str | None) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
@@ -79,10 +88,19 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         preflight()
     except SensorUnavailable as e:
         _fail(str(e))
+    from ..observe import runner as observe
     cfg = cli_opts().config()
+    try:
+        obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
+    except ValueError as e:
+        _fail(str(e), 2)
     paths = recipe_sources(source)
     bundle = _bundle(paths)
-    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    try:
+        printers = make_printers(observe.printer_specs(cfg.printers, fmt, outputs),
+                                 metrics=obs.metrics)
+    except (ValueError, TypeError, OSError) as e:
+        _fail(f"printers: {e}", 2)
     runtime = None
     if not no_reactions and any(r.reactions for r in bundle.recipes):
         from ..reactions import ReactionConfig, ReactionRuntime
@@ -92,8 +110,14 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(paths), opts=opts)
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(paths), opts=opts,
+                  observer=obs.observer)
     agent.install_signals()
+    try:
+        observe.serve(obs, (cfg.observe.get("metrics") or {}).get("token"))
+    except OSError as e:
+        _fail(f"cannot serve metrics on {obs.listen}: {e.strerror or e}; pass --metrics-listen "
+              "HOST:PORT (or '' to turn it off)")
     control = None
     if control_path:
         from ..runtime.control import ControlServer, agent_handler
@@ -106,15 +130,18 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         agent.start()
     except SensorUnavailable as e:
         agent.close()
+        obs.close()
         _fail(str(e))
     except Exception as e:
         agent.close()
+        obs.close()
         _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo jibril setup")
     try:
         agent.run()
     finally:
         if control is not None:
             control.close()
+        obs.close()
 
 
 @command(examples=[

@@ -34,8 +34,11 @@ from .conventions import command, fail, opts
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
 @click.option("--aggregate", "aggregate_s", type=float, default=0.0, metavar="SECONDS",
               help="Gather a process's file actions over SECONDS, as `jibril run` does (0: off).")
+@click.option("--reactions-output", "reactions_out", default=None, metavar="FILE", show_default="none",
+              help="Write reaction records (JSON lines) to this file, apart from the detections.")
 def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
-           enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float) -> None:
+           enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float,
+           reactions_out: str | None) -> None:
     """Run recorded events (JSONL) through the recipes, printers and reactions; no root needed."""
     from ..runtime.engine import Engine
     from ..runtime.printers import make_printers
@@ -58,6 +61,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
     n_det = 0
+    sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
     try:
         for el in read_events(events, errs):
             for d in engine.process(el.event, normalized=True):
@@ -65,8 +69,10 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
                 for p in printers:
                     p.emit(d)
                 if runtime is not None and d.reactions:
-                    _react(runtime, d, fmt)
+                    _react(runtime, d, fmt, sink)
     finally:
+        if sink is not None:
+            sink.close()
         for p in printers:
             p.close()
         if runtime is not None:
@@ -90,11 +96,13 @@ def _runtime(settings: dict[str, Any], mode: str | None) -> Any:
     return ReactionRuntime(ReactionConfig.from_dict(raw))
 
 
-def _react(runtime: Any, d: Any, fmt: str) -> None:
+def _react(runtime: Any, d: Any, fmt: str, sink: Any = None) -> None:
     from ..runtime.dispatch import reaction_call
     ref, specs = reaction_call(d.recipe)
     for rec in runtime.run_now(ref, specs, d.event):
-        if fmt == "json":
+        if sink is not None:  # their own stream: never mixed into the detections
+            sink.write(json.dumps(rec.to_dict(), sort_keys=True, default=str) + "\n")
+        elif fmt == "json":
             click.echo(json.dumps({"reaction": rec.to_dict()}, sort_keys=True, default=str))
         else:
             calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"

@@ -83,6 +83,7 @@ class HelperContext:
         self.dropped_calls = 0
         self.logs: list[str] = []
         self.errno = ""
+        self.index = 0  # the reaction's index in its recipe (for log records)
         self._dry = False
         self._impl: dict[str, Callable[[list[Any]], Any]] = {
             n: getattr(self, "h_" + n) for n in HELPER_ORDER}
@@ -133,7 +134,9 @@ class HelperContext:
         self.logs.append(f"{level}: {msg}")
         if self.s.cfg.log_to_python:
             lvl = {"INFO": logging.INFO, "WARN": logging.WARNING}.get(level, logging.ERROR)
-            log.log(lvl, "[%s] %s", self.name, msg)
+            log.log(lvl, "[%s] %s", self.name, msg, extra={
+                "recipe": self.name, "event_uuid": str(self.data.get("uuid", "")),
+                "reaction_index": self.index})
 
     def h_Info(self, args: list[Any]) -> Any:
         self._log("INFO", args)

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +94,8 @@ class ReactionRuntime:
                 os.makedirs(parent, mode=0o700, exist_ok=True)
             self._audit = open(audit, "a", encoding="utf-8")  # noqa: SIM115
         self._closed = False
+        # observability hook (issue 11): called with every record, from the worker thread
+        self.listeners: list[Callable[[ExecutionRecord], None]] = []
 
     # -- modes -----------------------------------------------------------------------
     def set_mode(self, mode: str, recipe_name: str | None = None) -> None:
@@ -198,6 +200,7 @@ class ReactionRuntime:
                                 status, None, error=f"reaction {status}") for spec in reactions]
         for rec in records:
             self._write_audit(rec)
+            self._notify(rec)
         return records
 
     # -- engines ---------------------------------------------------------------------
@@ -258,9 +261,19 @@ class ReactionRuntime:
                                error=f"internal error: {exc}")
         if rec.status != "ok":
             log.warning("reaction %s[%d] event %s: %s: %s", recipe.name, spec.index,
-                        rec.uuid, rec.status, (rec.error or "").splitlines()[0:1])
+                        rec.uuid, rec.status, (rec.error or "").splitlines()[0:1],
+                        extra={"recipe": recipe.name, "event_uuid": rec.uuid,
+                               "reaction_index": spec.index})
         self._write_audit(rec)
+        self._notify(rec)
         return rec
+
+    def _notify(self, rec: ExecutionRecord) -> None:
+        for fn in self.listeners:
+            try:
+                fn(rec)
+            except Exception:  # an observer must never break a reaction
+                log.exception("reaction listener failed")
 
     def _execute_js(self, recipe: RecipeRef, spec: ReactionSpec, detection: dict[str, Any],
                     mode: str, start: str, t0: float) -> ExecutionRecord:
@@ -269,6 +282,7 @@ class ReactionRuntime:
         mem = self._mem(recipe)
         timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
         ctx = HelperContext(self.services, recipe.kind, recipe.name, detection, mode)
+        ctx.index = spec.index
         eng = self._acquire(key, mem)
         ctx.run_input = {"k": h, "src": None if h in eng.compiled else spec.code,
                          "kind": recipe.kind, "name": recipe.name,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
+from ..observe.alerts import alert
 from .engine import Detection
 
 
@@ -44,7 +45,8 @@ class JsonPrinter:
         self.out = open(path, "a", encoding="utf-8") if path else (out or sys.stdout)
 
     def emit(self, det: Detection) -> None:
-        self.out.write(json.dumps(det.event, sort_keys=True, default=str) + "\n")
+        # the Jibril detection plus Falco's alert keys (time, rule, priority, output, ...)
+        self.out.write(json.dumps(alert(det.event), sort_keys=True, default=str) + "\n")
         self.out.flush()
 
     def close(self) -> None:
@@ -57,15 +59,25 @@ PRINTERS: dict[str, str] = {
     "stdout": "detections as human lines on stdout (also: human)",
     "stdout:json": "detections as JSON lines on stdout, Jibril's event shape (also: json)",
     "jsonl:PATH": "JSON lines appended to the file PATH",
+    "http:URL": "Falco-shaped alerts POSTed to a webhook (also {http: {...}}; docs/observability.md)",
+    "syslog[:ADDRESS]": "Falco-shaped alerts to syslog (also {syslog: {...}}; docs/observability.md)",
     "none": "print nothing (reactions still run)",
 }
 
 
-def make_printers(specs: list[str], out: IO[str] | None = None) -> list[Printer]:
-    """Specs: 'stdout' (human), 'stdout:json', 'jsonl:PATH', 'none'."""
+def make_printers(specs: list[Any], out: IO[str] | None = None,
+                  metrics: Any | None = None) -> list[Printer]:
+    """Specs: 'stdout' (human), 'stdout:json', 'jsonl:PATH', 'none', and the alert outputs of
+    observe/: 'http:URL', 'syslog[:ADDRESS]', {http: {...}}, {syslog: {...}}."""
+    from ..observe import make_printer
     printers: list[Printer] = []
     for s in specs:
-        if s in ("stdout", "human"):
+        ext = make_printer(s, metrics)
+        if ext is not None:
+            printers.append(ext)
+        elif not isinstance(s, str):
+            raise ValueError(f"unknown printer {s!r}: use a string or {{http: ...}}/{{syslog: ...}}")
+        elif s in ("stdout", "human"):
             printers.append(HumanPrinter(out))
         elif s in ("stdout:json", "json"):
             printers.append(JsonPrinter(out))
@@ -74,6 +86,6 @@ def make_printers(specs: list[str], out: IO[str] | None = None) -> list[Printer]
         elif s == "none":
             continue
         else:
-            raise ValueError(f"unknown printer '{s}': use stdout, stdout:json, jsonl:PATH or none")
+            raise ValueError(f"unknown printer '{s}': use stdout, stdout:json, jsonl:PATH, http:URL, syslog[:ADDRESS] or none")
     return printers
 

@@ -6,6 +6,7 @@ Used by `jibril run` (cli.py), the end-to-end tests and bench/bench_sensor.py.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .sensor import Sensor, SensorStats
+
+log = logging.getLogger("jibril_rules.agent")
 
 
 def sd_notify(state: str) -> bool:
@@ -47,7 +50,8 @@ class Agent:
 
     def __init__(self, bundle: Any, printers: list[Any], runtime: Any | None,
                  loader: Callable[[], Any] | None = None, opts: AgentOptions | None = None,
-                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+                 out: IO[str] | None = None, err: IO[str] | None = None,
+                 observer: Any | None = None) -> None:
         from ..runtime.engine import Engine
         self.bundle = bundle
         self.opts = opts or AgentOptions()
@@ -57,7 +61,12 @@ class Agent:
         self.runtime = runtime
         self.loader = loader
         self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        self.err = err  # None: status lines go through logging (jibril run sets it up)
+        self.obs = observer  # observe.Observer: metrics, status page, /healthz
+        if observer is not None and runtime is not None:
+            runtime.listeners.append(observer.on_reaction)
+        from ..observe.systemd import Watchdog
+        self.watchdog = Watchdog.from_env()
         self.sensor = Sensor(bundle.tables, self.on_event)
         self.matches = 0
         self.reaction_rejects = 0
@@ -69,6 +78,8 @@ class Agent:
     def on_event(self, ev: dict[str, Any]) -> None:
         for d in self.engine.process(ev):
             self.matches += 1
+            if self.obs is not None:
+                self.obs.on_detection(d)
             for p in self.printers:
                 p.emit(d)
             if self.runtime is not None and d.reactions:
@@ -79,6 +90,8 @@ class Agent:
         ref, specs = reaction_call(d.recipe)
         if self.runtime is not None and not self.runtime.submit(ref, specs, d.event):
             self.reaction_rejects += 1
+            if self.obs is not None:
+                self.obs.on_refused(d.recipe_name, len(specs))
 
     # -- control -----------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
@@ -101,6 +114,8 @@ class Agent:
         self.bundle = b
         self.warm()
         release_memory()
+        if self.obs is not None:
+            self.obs.on_bundle(str(b.hash), rep.gen, [r.name for r in b.recipes], reload=True)
         self._say(f"jibril: reloaded bundle {str(b.hash)[:12]} ({len(b.recipes)} recipes, "
                   f"{rep.entries} kernel entries, generation {rep.gen}, {rep.seconds * 1e3:.1f} ms)")
 
@@ -125,7 +140,20 @@ class Agent:
         self.out.write(f"jibril: ready: {n} tracepoints attached, {len(self.bundle.recipes)} "
                        f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
         self.out.flush()
+        if self.obs is not None:
+            self.obs.sensor_source = self.sensor.stats
+            self.obs.mode_source = self.modes
+            self.obs.on_bundle(str(self.bundle.hash), rep.gen, [r.name for r in self.bundle.recipes])
+            self.obs.set_ready()
         sd_notify("READY=1\nSTATUS=monitoring")
+
+    def modes(self) -> dict[str, str]:
+        """Current reaction mode of each recipe that has reactions."""
+        if self.runtime is None:
+            return {}
+        from ..runtime.dispatch import reaction_call
+        return {r.name: self.runtime.mode_for(reaction_call(r)[0])
+                for r in self.bundle.recipes if r.reactions}
 
     def status(self) -> dict[str, Any]:
         cur = self.sensor.stats()
@@ -148,8 +176,13 @@ class Agent:
             self._say(f"jibril: {s['kernel_eps']:.0f} ev/s kernel, {s['userspace_eps']:.0f} ev/s "
                       f"userspace, {s['matches']} matches, {s['drops']} drops, "
                       f"{s['reaction_errors']} reaction errors")
+        sd_notify(f"STATUS={s['matches']} matches, {s['drops']} drops, "
+                  f"{s['reaction_errors']} reaction errors")  # `systemctl status` shows it
 
-    def _say(self, line: str) -> None:
+    def _say(self, line: str, level: int = logging.INFO) -> None:
+        if self.err is None:
+            log.log(level, line)
+            return
         self.err.write(line + "\n")
         self.err.flush()
 
@@ -161,12 +194,18 @@ class Agent:
             while not self._stop:
                 self.sensor.poll(100)
                 now = time.monotonic()
+                if self.obs is not None:
+                    self.obs.tick(now)
+                self.watchdog.maybe_ping(now)
                 if self._reload:
                     self._reload = False
                     try:
                         self.reload()
                     except Exception as e:  # a bad bundle keeps the old one running
-                        self._say(f"jibril: reload failed, keeping the current bundle: {e}")
+                        if self.obs is not None:
+                            self.obs.on_bundle("", 0, [], ok=False, reload=True)
+                        self._say(f"jibril: reload failed, keeping the current bundle: {e}",
+                                  logging.WARNING)
                 if now >= next_status:
                     self._status_line()
                     next_status = now + self.opts.status_every_s

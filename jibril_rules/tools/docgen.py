@@ -43,12 +43,17 @@ def diagnostics_md() -> str:
     return "".join(parts)
 
 
+def metrics_md() -> str:
+    from ..observe.metrics import metrics_md as page
+    return page()
+
+
 def write_docs(out_dir: str) -> list[str]:
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in (("fields.md", fields_md()), ("operators.md", ops_md()),
-                       ("diagnostics.md", diagnostics_md())):
+                       ("diagnostics.md", diagnostics_md()), ("metrics.md", metrics_md())):
         (d / name).write_text(text)
         written.append(str(d / name))
     return written
