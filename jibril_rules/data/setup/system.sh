@@ -24,7 +24,7 @@ REQUIREMENTS=(
   "cmd:docker-registry         docker-registry"  # OCI registry for push/pull tests (fleet)
   "cmd:prometheus              prometheus"       # metrics scrape tests (obs)
   "cmd:chromium                chromium"         # status page tests (obs)
-  "path:/usr/lib/python3*/venv/__init__.py python3-venv"  # the project's virtual environment
+  "path:/usr/lib/python3*/ensurepip/__init__.py python3-venv"  # python3 -m venv (Debian splits ensurepip out)
 )
 
 have() {
