@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules import DOCS_URL
 from jibril_rules.core.errors import CODES, Diagnostic, Severity, Span
-from jibril_rules.tools.lint import format_github, format_sarif, gh_data, gh_property
+from jibril_rules.core.report import format_github, format_sarif, gh_data, gh_property
+from jibril_rules.core.vocab import DOCS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 ALCH = ROOT / "alchemies"

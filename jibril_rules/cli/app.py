@@ -31,7 +31,7 @@ def colour_diagnostics(text: str) -> str:
 
 
 def print_diags(diags: list[Diagnostic], sources: dict[str, Any] | None = None) -> None:
-    from ..tools.lint import format_human
+    from ..core.report import format_human
     click.echo(colour_diagnostics(format_human(diags, sources or {})), err=True, nl=False)
 
 
@@ -94,7 +94,7 @@ def recipe_sources(given: Sequence[str], what: str = "recipes") -> list[str]:
 
 
 def load_bundle(source: Sequence[str]) -> Any:
-    from ..bundle import load_any
+    from ..compiler.driver import load_any
     paths = recipe_sources(source)
     with user_errors():
         return load_any(paths)

@@ -69,10 +69,10 @@ def helper_rows() -> Rows:
 
 
 def code_rows() -> Rows:
-    from .. import DOCS_URL
     from ..core.errors import CODES, code_doc
-    return [{"code": c, "meaning": m, "description": code_doc(c),
-             "help": f"{DOCS_URL}/diagnostics.md#{c.lower()}"} for c, m in CODES.items()]
+    from ..core.report import help_uri
+    return [{"code": c, "meaning": m, "description": code_doc(c), "help": help_uri(c)}
+            for c, m in CODES.items()]
 
 
 def printer_rows() -> Rows:

@@ -6,9 +6,7 @@ import os
 import uuid as uuidlib
 from typing import Any
 
-from ..core.vocab import FILE_ACTIONS
-
-MECHANISMS = ("file_access", "execution", "network_peers")
+from ..core.vocab import EXECUTION, FILE_ACCESS, FILE_ACTIONS, MECHANISMS, NETWORK_PEERS
 
 
 class EventError(ValueError):
@@ -42,9 +40,9 @@ def normalize(raw: Any) -> dict[str, Any]:
     mech = ev.get("mechanism")
     if mech is None:
         if isinstance(ev.get("flow"), dict):
-            mech = "network_peers"
+            mech = NETWORK_PEERS
         elif f is not None:
-            mech = "execution" if "execve" in f["actions"] else "file_access"
+            mech = EXECUTION if "execve" in f["actions"] else FILE_ACCESS
         else:
             raise EventError("cannot tell the event kind: add 'mechanism' or a 'file'/'flow' object")
     if mech not in MECHANISMS:
