@@ -104,7 +104,7 @@ def epilog(examples: Sequence[tuple[str, str]], exits: dict[int, str] | None = N
     return "\n".join(lines)
 
 
-def _common_options(f: F, config: bool) -> F:
+def _common_options(f: F, config: bool, short_set: bool = True) -> F:
     decorators = [
         click.option("-q", "--quiet", is_flag=True, default=False,
                      help="Only errors and results: no notes or summaries on stderr."),
@@ -118,7 +118,8 @@ def _common_options(f: F, config: bool) -> F:
             click.option("--config", "config_path", default=None, envvar="JIBRIL_CONFIG",
                          show_envvar=True, metavar="FILE", show_default="./jibril.yaml, then /etc/jibril/jibril.yaml",
                          help="Configuration file to read instead of the lookup."),
-            click.option("-o", "--set", "overrides", multiple=True, metavar="KEY.SUB=VALUE",
+            click.option(*(("-o", "--set") if short_set else ("--set",)), "overrides", multiple=True,
+                         metavar="KEY.SUB=VALUE",
                          show_default="none",
                          help="Override one configuration key (YAML value), checked like the file; repeatable. "
                               "E.g. -o reactions.mode=enforce."),
@@ -131,7 +132,7 @@ def _common_options(f: F, config: bool) -> F:
     return f
 
 
-def _wrap(f: F, config: bool) -> F:
+def _wrap(f: F, config: bool, short_set: bool = True) -> F:
     @functools.wraps(f)
     def run(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
@@ -145,33 +146,37 @@ def _wrap(f: F, config: bool) -> F:
         ctx.color = o.color
         ctx.meta[_META] = o
         return f(*args, **kwargs)
-    return _common_options(run, config)  # type: ignore[arg-type,return-value]
+    return _common_options(run, config, short_set)  # type: ignore[arg-type,return-value]
 
 
 def _decorate(group: click.Group, name: str | None, examples: Sequence[tuple[str, str]],
-              exits: dict[int, str] | None, config: bool, kw: dict[str, Any]) -> Callable[[F], click.Command]:
+              exits: dict[int, str] | None, config: bool | str, kw: dict[str, Any]) -> Callable[[F], click.Command]:
     if not 2 <= len(examples) <= 4:
         raise ValueError(f"a command shows 2-4 examples, got {len(examples)}")
 
     def deco(f: F) -> click.Command:
-        cmd = group.command(name, epilog=epilog(examples, exits), **kw)(_wrap(f, config))
+        short = config != "set-only"
+        cmd = group.command(name, epilog=epilog(examples, exits), **kw)(_wrap(f, bool(config), short))
         cmd.jibril_examples = tuple(examples)  # type: ignore[attr-defined]
         cmd.jibril_exits = {**BASE_EXITS, **(exits or {})}  # type: ignore[attr-defined]
-        cmd.jibril_config = config  # type: ignore[attr-defined]
+        cmd.jibril_config = bool(config)  # type: ignore[attr-defined]
         return cmd
     return deco
 
 
 def command(name: str | None = None, *, examples: Sequence[tuple[str, str]],
-            exits: dict[int, str] | None = None, config: bool = False,
+            exits: dict[int, str] | None = None, config: bool | str = False,
             **kw: Any) -> Callable[[F], click.Command]:
-    """A `jibril NAME` command with the common options, examples and exit codes."""
+    """A `jibril NAME` command with the common options, examples and exit codes.
+
+    config=True adds --config and -o/--set; config="set-only" gives the overrides only as
+    --set (for a command whose -o is its output file, like `pull -o FILE`)."""
     return _decorate(main, name, examples, exits, config, kw)
 
 
 def group_command(group: click.Group, name: str | None = None, *,
                   examples: Sequence[tuple[str, str]], exits: dict[int, str] | None = None,
-                  config: bool = False, **kw: Any) -> Callable[[F], click.Command]:
+                  config: bool | str = False, **kw: Any) -> Callable[[F], click.Command]:
     """A subcommand (`jibril GROUP NAME`) with the same conventions."""
     return _decorate(group, name, examples, exits, config, kw)
 
