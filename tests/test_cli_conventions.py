@@ -213,7 +213,7 @@ def test_empty_input_is_a_usage_error(tmp_path: Path) -> None:
     r = jibril("lint", str(tmp_path / "empty"), cwd=tmp_path)
     assert r.returncode == 2 and "nothing to lint" in r.stderr
     r = jibril("lint", str(tmp_path / "missing"), cwd=tmp_path)
-    assert r.returncode == 2 and "JR006" in r.stderr
+    assert r.returncode == 1 and "JR006" in r.stdout
     r = jibril("test", str(tmp_path / "empty"), cwd=tmp_path)
     assert r.returncode == 2 and "no *.test.yaml" in r.stderr
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from .app import colour_diagnostics, print_diags, recipe_sources, user_errors
+from ..core.errors import Diagnostic, JibrilError, Span
+from .app import colour_diagnostics, print_diags, recipe_sources, user_errors, write_or_fail
 from .conventions import command, fail, opts
 
 
@@ -37,31 +38,41 @@ def lint(paths: tuple[str, ...], fmt: str, fail_on: str, netpolicy: bool | None,
 
     With no PATH, lints the configured recipe paths and says which. A configuration is used
     only when given (--config, -o) or found (./jibril.yaml, /etc/jibril/jibril.yaml); lint
-    says which one.
+    says which one, and reports its problems together with the recipes'.
     """
+    from ..config import Config, load_config
     from ..core.report import format_github, format_human, format_json, format_sarif
+    from ..overrides import OverrideError
     from ..tools.lint import LintOptions, lint_paths
     from ..tools.testrunner import recipe_sources as with_shared
     o = opts()
-    cfg = o.config()
+    o.debug_lookup()
+    cfg_diags: list[Diagnostic] = []
+    try:
+        cfg = load_config(o.config_path, o.overrides)
+    except OverrideError as e:
+        fail(str(e), 2)
+    except JibrilError as e:  # collect-all: the config's problems in the same report
+        cfg, cfg_diags = Config(), e.diagnostics
     if cfg.path or o.overrides:
         o.note(f"lint: using {cfg.origin}")
-    targets = recipe_sources(paths)
+    else:
+        o.debug(f"using {cfg.origin}")
+    targets = recipe_sources(paths, cfg=cfg)
     if paths and shared:
         targets = with_shared([p for p in targets if p != "-"]) + (["-"] if "-" in targets else [])
     o.debug("lint: reading " + ", ".join(targets))
     np = cfg.netpolicy if netpolicy is None else netpolicy
     rs, diags = lint_paths(targets, LintOptions(netpolicy=np))
-    if not rs.sources:
-        if diags:
-            print_diags(diags)
-        fail(f"nothing to lint: no recipe file (*.yaml, *.yml) in {' '.join(paths) or 'the recipe paths'}")
+    diags = cfg_diags + diags
+    if not rs.sources and not diags:  # an empty folder: a usage error, not a clean lint
+        fail(f"nothing to lint: no recipe file (*.yaml, *.yml) in {' '.join(paths) or 'the recipe paths'}", 2)
     text = {"human": lambda: format_human(diags, rs.sources), "json": lambda: format_json(diags),
             "sarif": lambda: format_sarif(diags), "github": lambda: format_github(diags)}[fmt]()
     if fmt == "human" and o.quiet:
         text = text if diags else ""
     if output:
-        Path(output).write_text(text)
+        write_or_fail(output, "the report to", lambda: Path(output).write_text(text))
         o.note(f"lint: wrote {output}")
     else:
         click.echo(colour_diagnostics(text) if fmt == "human" else text, nl=False)
@@ -96,7 +107,11 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, sho
         sys.exit(1)
     with user_errors():
         b = compile_ruleset(rs, include_disabled)
-    write(b, output)
+    if not b.recipes:
+        print_diags([Diagnostic("JR023", "no recipes to compile (0 found)", Span(paths[0] if paths else "<recipes>"),
+                                "point at files or folders that hold recipes ('- kind: ...')")])
+        sys.exit(1)
+    write_or_fail(output, "the bundle to", lambda: write(b, output))
     if not o.quiet:
         for line in summary(b, len(rs.sources), (time.perf_counter() - t0) * 1000, output, verbose):
             click.echo(line)

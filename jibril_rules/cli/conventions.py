@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .app import main, print_diags
+from .app import fail, main, print_diags
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,19 +59,24 @@ class Opts:
         if self.verbose and not self.quiet:
             click.echo(click.style(msg, dim=True), err=True)
 
+    def debug_lookup(self) -> None:
+        """With -v: the configuration lookup order."""
+        from ..config import DEFAULT_NAMES, SYSTEM_CONFIG
+        self.debug("config lookup: " + ", ".join(
+            ["--config / $JIBRIL_CONFIG" + (f" = {self.config_path}" if self.config_path else " (unset)")]
+            + ["./" + p for p in DEFAULT_NAMES] + ["/" + SYSTEM_CONFIG]))
+
     def config(self, search: bool = True) -> Any:
         """jibril.yaml by the lookup order, with the -o overrides; bad input exits 1 (2 for
         an override that is not KEY=VALUE), with located messages."""
-        from ..config import SEARCH, load_config
+        from ..config import load_config
         from ..core.errors import JibrilError
         from ..overrides import OverrideError
-        self.debug("config lookup: " + ", ".join(
-            ["--config / $JIBRIL_CONFIG" + (f" = {self.config_path}" if self.config_path else " (unset)")]
-            + [p if p.startswith("/") else "./" + p for p in SEARCH]))
+        self.debug_lookup()
         try:
             cfg = load_config(self.config_path, self.overrides, search=search)
         except OverrideError as e:
-            fail(str(e))
+            fail(str(e), EXIT_USAGE)
         except JibrilError as e:
             print_diags(e.diagnostics)
             sys.exit(1)
@@ -87,12 +92,6 @@ def opts() -> Opts:
             return ctx.meta[_META]  # type: ignore[no-any-return]
         ctx = ctx.parent
     return Opts()
-
-
-def fail(msg: str, code: int = EXIT_USAGE) -> Any:
-    """`error: msg` on stderr and exit (2: usage by default)."""
-    click.echo(click.style("error: ", fg="red", bold=True) + msg, err=True)
-    sys.exit(code)
 
 
 def epilog(examples: Sequence[tuple[str, str]], exits: dict[int, str] | None = None) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .app import write_or_fail
 from .conventions import command, opts
 
 
@@ -22,8 +23,14 @@ def docs(out_dir: str) -> None:
     from ..tools.docgen import write_docs
     from .reference import cli_md
     o = opts()
-    written = write_docs(out_dir)
+    written: list[str] = []
     path = Path(out_dir) / "cli.md"
-    path.write_text(cli_md())
-    for p in [*written, str(path)]:
-        o.note(f"wrote {p}")
+
+    def write() -> None:
+        written.extend(map(str, write_docs(out_dir)))
+        path.write_text(cli_md())
+        written.append(str(path))
+    write_or_fail(out_dir, "the reference pages to", write)
+    if not o.quiet:
+        for p in written:
+            click.echo(f"wrote {p}")

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..core.errors import Diagnostic
-from .app import load_bundle, print_diags
+from .app import load_bundle, print_diags, printers_or_fail
 from .conventions import command, fail, opts
 
 
@@ -32,7 +32,7 @@ from .conventions import command, fail, opts
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
-@click.option("--aggregate", "aggregate_s", type=float, default=0.0, metavar="SECONDS",
+@click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Gather a process's file actions over SECONDS, as `jibril run` does (0: off).")
 @click.option("--reactions-output", "reactions_out", default=None, metavar="FILE", show_default="none",
               help="Write reaction records (JSON lines) to this file, apart from the detections.")
@@ -42,14 +42,20 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     """Run recorded events (JSONL) through the recipes, printers and reactions; no root needed."""
     from ..runtime.engine import Engine
     from ..runtime.pipeline import Pipeline, reaction_runtime
-    from ..runtime.printers import make_printers
     from ..tools.replay import read_events
     o = opts()
     if dry_run and enforce:
-        fail("--dry-run and --enforce exclude each other")
+        fail("--dry-run and --enforce exclude each other", 2)
     cfg = o.config()
     b = load_bundle(source)
-    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    printers = printers_or_fail(cfg, fmt, outputs)
+    sink = None
+    if reactions_out:
+        try:
+            sink = open(reactions_out, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as e:
+            fail(f"cannot write reaction records to {reactions_out}: {e.strerror}; check that the "
+                 "folder exists and is writable")
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
     settings = dict(cfg.reactions)
     scratch = None
@@ -61,7 +67,6 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         reaction_runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
-    sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
     pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
     try:
         for el in read_events(events, errs):

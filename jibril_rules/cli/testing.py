@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .app import print_diags, recipe_sources
+from .app import print_diags, recipe_sources, write_or_fail
 from .conventions import command, fail, opts
 
 
@@ -40,10 +40,11 @@ def test(paths: tuple[str, ...], no_reactions: bool, junit_path: str | None) -> 
                 click.echo(f"     {f}")
     if junit_path:
         from ..tools.junit import to_junit
-        Path(junit_path).write_text(to_junit(results, diags), encoding="utf-8")
+        xml = to_junit(results, diags)
+        write_or_fail(junit_path, "the JUnit report to", lambda: Path(junit_path).write_text(xml, encoding="utf-8"))
         o.note(f"jibril test: wrote {junit_path}")
     if not o.quiet or failed:
         click.echo(f"jibril test: {passed} passed, {failed} failed")
     if not results and not diags:
-        fail("no *.test.yaml files found in " + (" ".join(paths) or "the recipe paths"))
+        fail("no *.test.yaml files found in " + (" ".join(paths) or "the recipe paths"), 2)
     sys.exit(1 if failed or any(d.severity.value == "error" for d in diags) else 0)
