@@ -78,8 +78,21 @@ def _cell(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
+def _arg(p: click.Argument) -> str:
+    """An argument as usage shows it, the same with every click version."""
+    if p.metavar:
+        return p.metavar
+    name = "{" + "|".join(str(c) for c in p.type.choices) + "}" if isinstance(p.type, click.Choice) \
+        else str(p.name).upper()
+    if p.nargs == -1:
+        name += "..."
+    return name if p.required else f"[{name}]"
+
+
 def _usage(cmd: click.Command, ctx: click.Context) -> str:
-    return " ".join(cmd.collect_usage_pieces(ctx))
+    args = [_arg(p) for p in cmd.params if isinstance(p, click.Argument)]
+    tail = ["COMMAND [ARGS]..."] if isinstance(cmd, click.Group) else []
+    return " ".join(["[OPTIONS]", *args, *tail])
 
 
 def _command_md(cmd: click.Command, path: list[str], parent: click.Context) -> list[str]:
@@ -88,8 +101,7 @@ def _command_md(cmd: click.Command, path: list[str], parent: click.Context) -> l
     out = [f"## `{' '.join(path)}`", "", help_text, "", "```", f"{' '.join(path)} {_usage(cmd, ctx)}", "```", ""]
     args = [p for p in cmd.params if isinstance(p, click.Argument)]
     if args:
-        out += ["Arguments: " + ", ".join(
-            f"`{p.make_metavar(ctx) if hasattr(p, 'make_metavar') else p.name}`" for p in args), ""]
+        out += ["Arguments: " + ", ".join(f"`{_arg(p)}`" for p in args), ""]
     opts = [p for p in cmd.params if isinstance(p, click.Option)]
     if opts:
         out += ["| option | what it does | default | environment |", "|---|---|---|---|"]
