@@ -14,6 +14,22 @@ python="${JIBRIL_PYTHON:-python3}"
 if [ "${JIBRIL_SKIP_SYSTEM:-0}" != 1 ]; then
   bash jibril_rules/data/setup/system.sh
 fi
+# The tests start their own registry and redis on 127.0.0.1 with random ports: the services
+# the packages install must not run (nor start at boot) and listen on fixed ports.
+for svc in ${fleet_new[@]+"${fleet_new[@]}"}; do
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+  if [ -x "/etc/init.d/$svc" ]; then  # no systemd: the package may have started it via sysv
+    "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+  fi
+done
+for bin in docker-registry redis-server; do
+  if ! command -v "$bin" >/dev/null 2>&1; then
+    echo "setup: ERROR: $bin is missing and could not be installed (apt-get install $bin as root)" >&2
+    exit 1
+  fi
+done
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating the virtual environment $venv"

@@ -93,7 +93,10 @@ def lint(paths: tuple[str, ...], fmt: str, fail_on: str, netpolicy: bool | None,
 @click.option("--include-disabled", is_flag=True, help="Also compile recipes with enabled: false.")
 @click.option("--tables", "show_tables", is_flag=True,
               help="Print every kernel map entry exactly as `jibril run` loads it.")
-def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, show_tables: bool) -> None:
+@click.option("--sign", "sign_key", default=None, metavar="PREFIX.key", show_default="unsigned",
+              help="Also sign the bundle with this Ed25519 key (writes OUTPUT.sig).")
+def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, show_tables: bool,
+                sign_key: str | None) -> None:
     """Compile recipes into one hashed, reproducible bundle (-v: one line per recipe)."""
     from ..bundle import write
     from ..compiler.driver import compile_ruleset
@@ -113,6 +116,12 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, sho
                                 "point at files or folders that hold recipes ('- kind: ...')")])
         sys.exit(1)
     write_or_fail(output, "the bundle to", lambda: write(b, output))
+    if sign_key:
+        from ..fleet.signing import git_revision, sign_file
+        with user_errors():
+            signed = sign_file(output, sign_key, git_revision(paths[0] if paths else "."))
+        if not o.quiet:
+            click.echo(f"signed -> {signed}")
     if not o.quiet:
         for line in summary(b, len(rs.sources), (time.perf_counter() - t0) * 1000, output, verbose):
             click.echo(line)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..core.vocab import MODES
 from .conventions import command
 
 
@@ -18,7 +19,7 @@ from .conventions import command
     ("jibril ctl reload", "re-read the recipes without detaching"),
 ], exits={1: "no agent answers, or it refused the request"})
 @click.argument("command", type=click.Choice(["ping", "stats", "reload", "mode", "clear-mode"]))
-@click.argument("mode", required=False, type=click.Choice(["monitor", "enforce"]))
+@click.argument("mode", required=False, type=click.Choice(list(MODES)))
 @click.option("--recipe", default=None, show_default="all recipes", help="Apply the mode to one recipe only.")
 @click.option("--socket", "sock", default=None, show_default="the agent's default control socket",
               help="Control socket of the agent.")

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..core.errors import Diagnostic
-from .app import load_bundle, print_diags, printers_or_fail
+from .app import load_bundle, print_diags, printers_or_fail, user_errors
 from .conventions import command, fail, opts
 
 
 @command(examples=[
     ("jibril replay events.jsonl", "through the configured recipes (built-ins + /etc/jibril/recipes)"),
-    ("jibril replay ev.jsonl --from my/ --dry-run", "detections and the reactions' intended actions"),
+    ("jibril replay ev.jsonl --from my/", "detections and the reactions' intended actions (rehearsed)"),
     ("zcat ev.jsonl.gz | jibril replay - --format json", "events from stdin, JSON lines out"),
     ("jibril replay ev.jsonl --dry-run -o reactions.netpolicy=true", "with a config override"),
 ], exits={1: "bad event lines or recipe errors (each located)", 2: "usage error"}, config=True)
@@ -28,8 +29,10 @@ from .conventions import command, fail, opts
               help="Detections as human lines or JSON lines (Jibril's event shape).")
 @click.option("--output", "outputs", multiple=True, metavar="PRINTER", show_default="none",
               help="Extra printer, e.g. jsonl:PATH; repeatable.")
-@click.option("--dry-run", is_flag=True, help="Reactions record what they would do instead of acting.")
-@click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
+@click.option("--dry-run", is_flag=True,
+              help="Kept for compatibility: replay always rehearses reactions (nothing acts on the host).")
+@click.option("--enforce", is_flag=True,
+              help="Kept for compatibility: replay still rehearses; only `jibril run` enforces.")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
 @click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
@@ -41,13 +44,13 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
            reactions_out: str | None) -> None:
     """Run recorded events (JSONL) through the recipes, printers and reactions; no root needed."""
     from ..runtime.engine import Engine
-    from ..runtime.pipeline import Pipeline, reaction_runtime
+    from ..runtime.pipeline import Pipeline
     from ..tools.replay import read_events
     o = opts()
     if dry_run and enforce:
         fail("--dry-run and --enforce exclude each other", 2)
     cfg = o.config()
-    b = load_bundle(source)
+    b = load_bundle(source) if not cfg.bundles.get("trust") else _trusted(source, cfg)
     printers = printers_or_fail(cfg, fmt, outputs)
     sink = None
     if reactions_out:
@@ -57,14 +60,11 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
             fail(f"cannot write reaction records to {reactions_out}: {e.strerror}; check that the "
                  "folder exists and is writable")
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
-    settings = dict(cfg.reactions)
-    scratch = None
-    if dry_run:  # a rehearsal: temp dirs and data-store writes go to a scratch folder
-        import tempfile
-        scratch = tempfile.TemporaryDirectory(prefix="jibril-dry-run-")
-        settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
-    runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
-        reaction_runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
+    rehearsal = None
+    if not no_reactions and any(r.reactions for r in b.recipes):
+        with user_errors():
+            rehearsal = _rehearsal(cfg.reactions, enforce or any(r.mode == "enforce" for r in b.recipes))
+    runtime = rehearsal.runtime if rehearsal is not None else None
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
     pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
@@ -75,8 +75,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         if sink is not None:
             sink.close()
         pipe.close()
-        if scratch is not None:
-            scratch.cleanup()
+        if rehearsal is not None:
+            rehearsal.close()
     n_det = pipe.matches
     s = engine.stats
     dt = time.perf_counter() - t0
@@ -85,6 +85,15 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     if errs:
         print_diags(errs)
         sys.exit(1)
+
+
+def _rehearsal(settings: dict[str, Any], enforce: bool) -> Any:
+    """Replay never acts on the host: a rehearsal in a scratch store (see reactions/rehearsal.py)."""
+    from ..reactions import REHEARSAL_NOTICE, Rehearsal
+    reh = Rehearsal(settings, prefix="jibril-replay-")
+    if enforce or reh.enforce_requested:
+        click.echo(REHEARSAL_NOTICE, err=True)
+    return reh
 
 
 def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
@@ -96,7 +105,8 @@ def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
         else:
             calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"
                               for c in rec.calls)
-            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{rec.mode}] {rec.duration_ms:.1f} ms: {calls}"
+            mode = "rehearsal" if rec.extra.get("rehearsal") else rec.mode
+            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{mode}] {rec.duration_ms:.1f} ms: {calls}"
                        + (f" error: {rec.error}" if rec.error else ""))
 
 
@@ -104,3 +114,14 @@ def _short(v: Any, n: int = 60) -> str:
     """repr() cut to n characters: the audit trail (JSON) keeps the full arguments."""
     r = repr(v)
     return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _trusted(source: tuple[str, ...], cfg: Any) -> Any:
+    """bundles.trust set: a bundle file must be signed by a trusted key (fleet/trust.py)."""
+    from ..bundle import is_bundle_path
+    from ..fleet.trust import load_checked, policy_for
+    paths = list(source)
+    if not (len(paths) == 1 and Path(paths[0]).is_file() and is_bundle_path(paths[0])):
+        return load_bundle(source)  # recipe sources being developed: replay is a rehearsal
+    with user_errors():
+        return load_checked(paths, policy_for(cfg), lambda line: click.echo(line, err=True))[0]

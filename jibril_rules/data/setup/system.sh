@@ -82,16 +82,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-  # the prometheus package starts a server of its own on :9090; the tests start theirs
-  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
-    for unit in prometheus prometheus-node-exporter; do  # a unit the package did not ship is fine
-      if [ -d /run/systemd/system ]; then
-        systemctl disable --now "$unit" >/dev/null 2>&1 || echo "setup: note: no $unit service to stop"
-      elif command -v service >/dev/null 2>&1; then
-        service "$unit" stop >/dev/null 2>&1 || echo "setup: note: no $unit service to stop"
-      fi
-    done
-  fi
+  # packages that start a server of their own (prometheus on :9090, docker-registry on :5000 of
+  # every address, redis on :6379): the tests start theirs on 127.0.0.1, so these never run
+  for unit in prometheus prometheus-node-exporter docker-registry redis-server; do
+    pkg="${unit%-node-exporter}"
+    [[ " ${missing[*]} " == *" $pkg "* ]] || continue
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now "$unit" >/dev/null 2>&1 || echo "setup: note: no $unit service to stop"
+    elif [ -x "/etc/init.d/$unit" ]; then
+      "/etc/init.d/$unit" stop >/dev/null 2>&1 || echo "setup: note: $unit was not running"
+    elif command -v service >/dev/null 2>&1; then
+      service "$unit" stop >/dev/null 2>&1 || echo "setup: note: no $unit service to stop"
+    fi
+  done
   for line in "${REQUIREMENTS[@]}"; do  # apt-get said yes; check it really is there now
     read -r what pkg <<<"$line"
     have "$what" || { echo "setup: $pkg is still missing after apt-get install" >&2; exit 1; }
