@@ -19,7 +19,7 @@ from typing import Any
 
 from .config import ReactionConfig
 from .datastore import DataStore, js_number, js_string
-from .eventinfo import event_remote_domains, event_remote_ips
+from .eventinfo import event_domain_addresses, event_remote_domains, event_remote_ips
 from .files import FileError, FileOps
 from .killer import Killer, KillRefused
 from .netpolicy import NetError, NetPolicy, resolve
@@ -246,12 +246,17 @@ class HelperContext:
             event_remote_domains(self.data)
         if not domains:
             raise HelperFailure("the event has no remote domain to block", 1)
+        # the addresses the event saw under the name (as Jibril blocks the name's DNS answers),
+        # plus what it resolves to now; failing to resolve is an error only when both are empty
         addrs: list[str] = []
         for domain in domains:
+            seen = event_domain_addresses(self.data, domain)
+            addrs.extend(a for a in seen if a not in addrs)
             try:
                 addrs.extend(a for a in resolve(domain) if a not in addrs)
             except NetError as exc:
-                raise HelperFailure(str(exc)) from None
+                if not seen:
+                    raise HelperFailure(str(exc)) from None
         return self._block_many(addrs)
 
     # -- files -----------------------------------------------------------------------

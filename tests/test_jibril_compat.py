@@ -1,0 +1,263 @@
+"""Compatibility with Jibril's own reaction tests (garnet-org/jibril-wahy jibril/tests).
+
+Those tests are recipes triggered by deleting a file, whose JavaScript reads `data` as
+Jibril's reaction.md describes it and asserts helper return codes. The recipes and events
+here are our own; they exercise the same behaviour: the shape and types of `data`, the
+no-argument network helpers, and a real run of the same event through the engine and the
+reactions. Live counterparts (a real `rm` seen by the sensor) are in test_jibril_compat_live.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jibril_rules.bundle import compile_ruleset
+from jibril_rules.compiler.ruleset import load_paths
+from jibril_rules.reactions import ReactionConfig, ReactionRuntime
+from jibril_rules.runtime.dispatch import reaction_call
+from jibril_rules.runtime.engine import Engine
+
+# A reaction that reports the type of every field Jibril's reaction.md documents.
+SHAPE_JS = r"""
+function process(data) {
+  const t = (v) => Array.isArray(v) ? "list" : (v === null ? "null" : typeof v);
+  const out = {event_type: data.event_type, top: {}, base: {}, meta: {}, file: {}, proc: {},
+               flow: {}, flags: {}, phase: {}, bg: {}};
+  for (const k of ["uuid", "timestamp", "note", "metadata", "background", "habitat", "scenario"])
+    out.top[k] = t(data[k]);
+  for (const k of ["uuid", "timestamp", "note", "metadata", "background", "habitat", "scenario"])
+    out.base[k] = t(data.base[k]);
+  for (const k of ["kind", "name", "format", "version", "description", "importance",
+                   "documentation", "tactic", "technique", "subtechnique"])
+    out.meta[k] = t(data.metadata[k]);
+  if (data.file) for (const k of Object.keys(data.file)) out.file[k] = t(data.file[k]);
+  for (const k of Object.keys(data.process)) out.proc[k] = t(data.process[k]);
+  if (data.flow) {
+    for (const k of Object.keys(data.flow)) out.flow[k] = t(data.flow[k]);
+    for (const k of Object.keys(data.flow.flags)) out.flags[k] = t(data.flow.flags[k]);
+    for (const k of Object.keys(data.flow.phase)) out.phase[k] = t(data.flow.phase[k]);
+  }
+  for (const k of ["ancestry", "flows", "files"]) out.bg[k] = t(data.base.background[k]);
+  out.same_bg = JSON.stringify(data.base.background) === JSON.stringify(data.background);
+  out.host = data.base.scenario[0];
+  Info(JSON.stringify(out));
+}
+"""
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join((" " * n + line) if line else line for line in text.strip("\n").splitlines())
+
+
+def _recipes() -> str:
+    body = _indent(SHAPE_JS, 8)
+    return f"""
+- kind: compat_probe
+  name: compat_probe_unlink
+  version: 1.0
+  description: probe of the detection shape (file)
+  importance: high
+  tactic: example
+  technique: example
+  subtechnique: example
+  mechanism: file_access
+  file_actions: [unlink]
+  file_actions_how: any
+  bases: [{{dir: /srv/compat-probe, base: gone.txt}}]
+  reactions:
+    - format: js
+      code: |
+{body}
+- kind: compat_probe
+  name: compat_probe_peer
+  mechanism: network_peers
+  remote_domains: [probe.compat.test]
+  remote_domains_type: exact
+  flow_actions: [egress, ingress]
+  flow_actions_how: any
+  reactions:
+    - format: js
+      code: |
+{body}
+"""
+
+
+def _proc(pid: int, ppid: int, comm: str, exe: str, args: str) -> dict[str, Any]:
+    return {"pid": pid, "ppid": ppid, "uid": 0, "comm": comm, "cmd": f"{exe} {args}".strip(),
+            "exe": exe, "args": args, "start": "2026-12-01T00:00:00.000000Z", "exit": "running",
+            "retcode": 0, "envs": "", "loader": "", "prev_exe": "", "prev_args": ""}
+
+
+def _file_event() -> dict[str, Any]:
+    script = _proc(7001, 7000, "probe_runner.sh", "/usr/bin/bash", "./probe_runner.sh")
+    rm = _proc(7002, 7001, "rm", "/usr/bin/rm", "/srv/compat-probe/gone.txt")
+    return {"uuid": "compat-file-000111", "timestamp": "2026-12-01T00:00:01.000000Z",
+            "process": rm, "file": {"file": "/srv/compat-probe/gone.txt", "actions": ["unlink"]},
+            "background": {"ancestry": [script, rm], "flows": {}, "files": {"root": {}}}}
+
+
+def _peer_event(name: str, addr: str) -> dict[str, Any]:
+    cur = _proc(7003, 7000, "curl", "/usr/bin/curl", f"http://{name}/")
+    phase = {"direction": "egress", "initiated_by": "local", "status": "started", "ended_by": ""}
+    flags = {"ingress": False, "egress": True, "incoming": False, "outgoing": True,
+             "started": True, "ongoing": False, "ended": False, "terminator": False,
+             "terminated": False}
+    remote = {"address": addr, "name": name, "names": [name]}
+    local = {"address": "10.9.9.2", "name": "", "names": []}
+    return {"uuid": f"compat-peer-{name}", "timestamp": "2026-12-01T00:00:02.000000Z",
+            "process": cur,
+            "flow": {"ip_version": 4, "proto": "tcp", "local": dict(local, port=40001),
+                     "remote": dict(remote, port=80), "service_port": 80, "flags": flags,
+                     "phase": phase},
+            "background": {"ancestry": [cur], "files": {"root": {}}, "flows": {
+                "ip_version": 4, "protocols": [{"proto": "tcp", "pairs": [{
+                    "nodes": {"local": local, "remote": remote},
+                    "port_matrix": [{"src_port": 40001, "dst_port": 80, "phase": phase}]}]}]}}}
+
+
+def _engine(tmp_path: Path, text: str) -> Engine:
+    (tmp_path / "r.yaml").write_text(text)
+    rs = load_paths([str(tmp_path / "r.yaml")])
+    assert rs.ok, rs.diagnostics
+    return Engine(compile_ruleset(rs))
+
+
+def _react(tmp_path: Path, det: Any, **cfg: Any) -> Any:
+    ref, specs = reaction_call(det.recipe)
+    opts: dict[str, Any] = {"state_dir": str(tmp_path / "state"), "temp_root": str(tmp_path),
+                            "log_to_python": False}
+    opts.update(cfg)
+    with ReactionRuntime(ReactionConfig(**opts)) as rt:
+        (rec,) = rt.run_now(ref, specs, det.event)
+    return rec
+
+
+def test_data_has_the_fields_and_types_of_jibrils_reaction_doc(tmp_path: Path) -> None:
+    eng = _engine(tmp_path, _recipes())
+    (det,) = eng.process(_file_event())
+    rec = _react(tmp_path, det)
+    assert rec.status == "ok", rec.error
+    out = json.loads(rec.logs[0][len("INFO: "):])
+    assert out["event_type"] == "file_access"
+    assert set(out["top"].values()) <= {"string", "object", "list"}
+    assert out["top"]["scenario"] == out["base"]["scenario"] == "list"
+    assert out["base"] == out["top"] and out["same_bg"]
+    assert out["meta"] == {k: "string" for k in out["meta"]} and len(out["meta"]) == 10
+    booleans = ["fasync", "flock", "fsync", "llseek", "mmap", "open", "read", "write", "rename",
+                "truncate", "unlink", "create", "close", "link", "execve"]
+    assert {k: out["file"][k] for k in booleans} == {k: "boolean" for k in booleans}
+    assert (out["file"]["file"], out["file"]["dir"], out["file"]["basename"],
+            out["file"]["actions"]) == ("string", "string", "string", "list")
+    for k in ("pid", "ppid", "uid", "retcode"):
+        assert out["proc"][k] == "number"
+    # Jibril's Process.Args is a string (ashkaal types.go, real outputs), as ours is
+    assert out["proc"]["args"] == out["proc"]["prev_args"] == out["proc"]["cmd"] == "string"
+    assert out["bg"] == {"ancestry": "list", "flows": "object", "files": "object"}
+    assert set(out["host"]) == {"hostname", "ip", "mac", "os", "arch"}
+    assert out["host"]["os"] == "linux" and out["host"]["hostname"] == os.uname().nodename
+
+
+def test_network_peer_event_type_flags_and_phase(tmp_path: Path) -> None:
+    eng = _engine(tmp_path, _recipes())
+    (det,) = eng.process(_peer_event("probe.compat.test", "10.9.9.1"))
+    rec = _react(tmp_path, det)
+    out = json.loads(rec.logs[0][len("INFO: "):])
+    assert out["event_type"] == "network_peer"
+    assert out["flags"] == {k: "boolean" for k in (
+        "ingress", "egress", "incoming", "outgoing", "started", "ongoing", "ended",
+        "terminator", "terminated")}
+    assert out["phase"] == {k: "string" for k in ("direction", "initiated_by", "status",
+                                                  "ended_by")}
+    assert (out["flow"]["ip_version"], out["flow"]["proto"], out["flow"]["service_port"]) == (
+        "number", "string", "number")
+
+
+def test_a_recorded_habitat_and_scenario_are_kept(tmp_path: Path) -> None:
+    eng = _engine(tmp_path, _recipes())
+    ev = dict(_file_event(), habitat={"distro": {"name": "alpine"}},
+              scenario=[{"cluster": "c1", "namespace": "n", "pod": "p", "node": "x"}])
+    (det,) = eng.process(ev)
+    assert det.event["base"]["habitat"] == {"distro": {"name": "alpine"}}
+    assert det.event["base"]["scenario"][0]["cluster"] == "c1"
+
+
+DOMAIN_JS = """
+function process(data) {
+  const r = NetBlockDomain();
+  Info("res " + r);
+  if (r < 0) Error("errno " + Errno());
+}
+"""
+
+
+def _domain_recipe() -> str:
+    return f"""
+- kind: compat_domain
+  name: compat_block_seen_domain
+  mechanism: network_peers
+  remote_domains: [blocked.compat.invalid]
+  remote_domains_type: exact
+  flow_actions: [egress, ingress]
+  flow_actions_how: any
+  reactions:
+    - format: js
+      code: |
+{_indent(DOMAIN_JS, 8)}
+"""
+
+
+def test_netblockdomain_uses_the_addresses_the_event_saw_in_monitor_mode(tmp_path: Path) -> None:
+    """`.invalid` never resolves: the name's address comes from the event, as Jibril's DNS
+    tracking would give it, so the no-argument call succeeds instead of failing to resolve."""
+    eng = _engine(tmp_path, _domain_recipe())
+    (det,) = eng.process(_peer_event("blocked.compat.invalid", "10.9.9.1"))
+    rec = _react(tmp_path, det, netpolicy=True)
+    assert rec.logs == ("INFO: res 0",), rec.logs
+    (call,) = [c for c in rec.calls if c.name == "NetBlockDomain"]
+    assert call.dry_run and call.result == 0
+
+
+def test_netblockdomain_with_no_address_at_all_fails_with_errno(tmp_path: Path) -> None:
+    eng = _engine(tmp_path, _domain_recipe())
+    ev = _peer_event("blocked.compat.invalid", "10.9.9.1")
+    ev["flow"]["remote"]["address"] = ""
+    ev["background"]["flows"]["protocols"][0]["pairs"][0]["nodes"]["remote"]["address"] = ""
+    (det,) = eng.process(ev)
+    rec = _react(tmp_path, det, netpolicy=True)
+    assert rec.logs[0] == "INFO: res -1"
+    assert rec.logs[1].startswith("ERROR: errno cannot resolve blocked.compat.invalid")
+
+
+def _need_netns() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a network namespace")
+    if subprocess.run(["nft", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("nft is not installed")
+
+
+def test_netblockdomain_blocks_the_seen_address_in_a_netns(tmp_path: Path) -> None:
+    """Enforce mode, nftables inside a namespace we create: the domain's address is dropped."""
+    _need_netns()
+    import secrets
+    ns = "jr-compat-" + secrets.token_hex(4)
+    addr = "10.203.78.1"
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", f"{addr}/32", "dev", "lo"]):
+            subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True, capture_output=True)
+        eng = _engine(tmp_path, _domain_recipe())
+        (det,) = eng.process(_peer_event("blocked.compat.invalid", addr))
+        rec = _react(tmp_path, det, netpolicy=True, mode="enforce", net_netns=ns)
+        assert rec.logs == ("INFO: res 0",), rec.logs
+        listed = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "set", "inet",
+                                 "jibril_rules", "block4"], capture_output=True, text=True)
+        assert addr in listed.stdout, listed.stdout + listed.stderr
+        again = _react(tmp_path, det, netpolicy=True, mode="enforce", net_netns=ns)
+        assert again.logs == ("INFO: res 1",), again.logs  # already blocked: no effect
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
