@@ -240,24 +240,54 @@ def _need_netns() -> None:
         pytest.skip("nft is not installed")
 
 
-def test_netblockdomain_blocks_the_seen_address_in_a_netns(tmp_path: Path) -> None:
-    """Enforce mode, nftables inside a namespace we create: the domain's address is dropped."""
+@pytest.fixture()
+def netns() -> Any:
     _need_netns()
     import secrets
     ns = "jr-compat-" + secrets.token_hex(4)
-    addr = "10.203.78.1"
     subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
     try:
-        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", f"{addr}/32", "dev", "lo"]):
-            subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True, capture_output=True)
-        eng = _engine(tmp_path, _domain_recipe())
-        (det,) = eng.process(_peer_event("blocked.compat.invalid", addr))
-        rec = _react(tmp_path, det, netpolicy=True, mode="enforce", net_netns=ns)
-        assert rec.logs == ("INFO: res 0",), rec.logs
-        listed = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "set", "inet",
-                                 "jibril_rules", "block4"], capture_output=True, text=True)
-        assert addr in listed.stdout, listed.stdout + listed.stderr
-        again = _react(tmp_path, det, netpolicy=True, mode="enforce", net_netns=ns)
-        assert again.logs == ("INFO: res 1",), again.logs  # already blocked: no effect
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True,
+                       capture_output=True)
+        yield ns
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def test_netblockdomain_blocks_the_seen_address_in_a_netns(tmp_path: Path, netns: str) -> None:
+    """Enforce mode, nftables inside a namespace we create: the domain's address is dropped."""
+    addr = "10.203.78.1"
+    eng = _engine(tmp_path, _domain_recipe())
+    (det,) = eng.process(_peer_event("blocked.compat.invalid", addr))
+    rec = _react(tmp_path, det, netpolicy=True, mode="enforce", net_netns=netns)
+    assert rec.logs == ("INFO: res 0",), rec.logs
+    listed = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "set", "inet",
+                             "jibril_rules", "block4"], capture_output=True, text=True)
+    assert addr in listed.stdout, listed.stdout + listed.stderr
+    again = _react(tmp_path, det, netpolicy=True, mode="enforce", net_netns=netns)
+    assert again.logs == ("INFO: res 1",), again.logs  # already blocked: no effect
+
+
+# Jibril's unblock test blocks then unblocks one address and accepts 0 or 1 from each call.
+# Several events of one flow run this in parallel; none may see an error.
+BLOCK_UNBLOCK_JS = """
+function process(data) {
+  const a = NetBlockIp("172.16.9.123");
+  const b = NetUnblockIp("172.16.9.123");
+  Info(a + " " + b);
+  if (a < 0 || b < 0) Error("errno " + Errno());
+}
+"""
+
+
+def test_parallel_block_unblock_of_one_address_never_fails(tmp_path: Path, netns: str) -> None:
+    from jibril_rules.reactions import ReactionSpec, RecipeRef
+    specs = [ReactionSpec("js", BLOCK_UNBLOCK_JS, i) for i in range(8)]
+    with ReactionRuntime(ReactionConfig(state_dir=str(tmp_path / "s"), temp_root=str(tmp_path),
+                                        log_to_python=False, mode="enforce", netpolicy=True,
+                                        net_netns=netns, workers=8)) as rt:
+        recs = rt.run_now(RecipeRef("compat", "compat_unblock_race"), specs, {"uuid": "u"})
+    logs = [r.logs for r in recs]
+    assert all(len(lg) == 1 and lg[0] in ("INFO: 0 0", "INFO: 1 0", "INFO: 0 1", "INFO: 1 1")
+               for lg in logs), logs
+    assert sum(lg[0].endswith(" 0") for lg in logs) >= 1
