@@ -291,3 +291,28 @@ def test_parallel_block_unblock_of_one_address_never_fails(tmp_path: Path, netns
     assert all(len(lg) == 1 and lg[0] in ("INFO: 0 0", "INFO: 1 0", "INFO: 0 1", "INFO: 1 1")
                for lg in logs), logs
     assert sum(lg[0].endswith(" 0") for lg in logs) >= 1
+
+
+def test_a_connection_is_one_pair_in_background_flows() -> None:
+    """connect() is seen before the source address is picked (0.0.0.0:0), then bound: Jibril's
+    tests loop over background.flows pairs and block each address once (a duplicate would make
+    NetBlockIpTimer's loop stop at 'already blocked')."""
+    from jibril_rules.sensor.flows import FlowBook
+
+    def flow(laddr: str, lport: int, status: str) -> dict[str, Any]:
+        return {"ip_version": 4, "proto": "tcp",
+                "local": {"address": laddr, "port": lport, "name": "", "names": []},
+                "remote": {"address": "10.9.9.1", "port": 80, "name": "a.test", "names": ["a.test"]},
+                "phase": {"direction": "egress", "initiated_by": "local", "status": status,
+                          "ended_by": ""}}
+    book = FlowBook()
+    book.add(42, flow("0.0.0.0", 0, "started"))
+    assert len(book.background(42)["protocols"][0]["pairs"]) == 1
+    book.add(42, flow("10.9.9.2", 50314, "ongoing"))
+    book.add(42, flow("10.9.9.2", 50314, "ended"))
+    (proto,) = book.background(42)["protocols"]
+    (pair,) = proto["pairs"]
+    assert pair["nodes"]["local"]["address"] == "10.9.9.2"
+    assert [p["phase"]["status"] for p in pair["port_matrix"]] == ["ended"]
+    book.add(42, flow("10.9.9.2", 50316, "ongoing"))  # a second connection stays its own entry
+    assert len(book.background(42)["protocols"][0]["pairs"][0]["port_matrix"]) == 2

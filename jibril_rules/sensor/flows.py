@@ -14,6 +14,8 @@ PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 MAX_NAMES = 8
 MAX_CACHE = 16384
 MAX_FLOWS_PER_PROC = 64
+# the local address of a connect() seen before the kernel picked a source address and port
+UNBOUND = ("0.0.0.0", "::")
 
 
 def addr_str(family: int, raw: bytes) -> tuple[int, str]:
@@ -144,6 +146,9 @@ class FlowBook:
         loc, rem = flow["local"], flow["remote"]
         key = (flow["proto"], loc["address"], loc["port"], rem["address"], rem["port"])
         book.pop(key, None)
+        if loc["port"]:  # the connection's own entry replaces the one from before it was bound
+            for unbound in UNBOUND:
+                book.pop((flow["proto"], unbound, 0, rem["address"], rem["port"]), None)
         book[key] = flow
         while len(book) > MAX_FLOWS_PER_PROC:
             book.popitem(last=False)
