@@ -15,7 +15,9 @@ import pytest
 from jibril_rules.core.errors import Diagnostic, Severity
 from jibril_rules.tools.lint import LintOptions, lint_paths
 
-BOUND_S = 1.0
+# A hang guard, not a performance assertion (timings live in bench/): a quadratic blow-up or a
+# loop on hostile input takes minutes; a loaded CI machine takes a few seconds at most.
+BOUND_S = 20.0
 RECIPE = "- kind: test\n  name: r{i}\n  mechanism: execution\n  file_actions: [execve]\n"
 HEADER = RECIPE.format(i=0)  # 4 lines; a `when:` added after it is on line 5, column 9
 
