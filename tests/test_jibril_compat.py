@@ -314,5 +314,7 @@ def test_a_connection_is_one_pair_in_background_flows() -> None:
     (pair,) = proto["pairs"]
     assert pair["nodes"]["local"]["address"] == "10.9.9.2"
     assert [p["phase"]["status"] for p in pair["port_matrix"]] == ["ended"]
+    book.add(42, flow("0.0.0.0", 0, "started"))  # reported after the bound one
+    assert len(book.background(42)["protocols"][0]["pairs"]) == 1
     book.add(42, flow("10.9.9.2", 50316, "ongoing"))  # a second connection stays its own entry
     assert len(book.background(42)["protocols"][0]["pairs"][0]["port_matrix"]) == 2
