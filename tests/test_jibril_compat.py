@@ -148,6 +148,8 @@ def test_data_has_the_fields_and_types_of_jibrils_reaction_doc(tmp_path: Path) -
     assert out["top"]["scenario"] == out["base"]["scenario"] == "list"
     assert out["base"] == out["top"] and out["same_bg"]
     assert out["meta"] == {k: "string" for k in out["meta"]} and len(out["meta"]) == 10
+    assert det.event["metadata"]["format"] == "file_access"  # Jibril: the mechanism
+    assert det.event["metadata"]["version"] == "1.0"
     booleans = ["fasync", "flock", "fsync", "llseek", "mmap", "open", "read", "write", "rename",
                 "truncate", "unlink", "create", "close", "link", "execve"]
     assert {k: out["file"][k] for k in booleans} == {k: "boolean" for k in booleans}
