@@ -320,3 +320,20 @@ def test_a_connection_is_one_pair_in_background_flows() -> None:
     assert len(book.background(42)["protocols"][0]["pairs"]) == 1
     book.add(42, flow("10.9.9.2", 50316, "ongoing"))  # a second connection stays its own entry
     assert len(book.background(42)["protocols"][0]["pairs"][0]["port_matrix"]) == 2
+
+
+def test_execution_event_type_and_both_objects(tmp_path: Path) -> None:
+    eng = _engine(tmp_path, """
+- kind: compat_exec
+  name: compat_exec_probe
+  mechanism: execution
+  file_actions: [execve]
+  bases: [{base: compat-probe-tool}]
+""")
+    ev = {"file": {"file": "/usr/local/bin/compat-probe-tool", "actions": ["execve"]},
+          "process": _proc(7005, 7000, "compat-probe-to", "/usr/local/bin/compat-probe-tool", "-x")}
+    (det,) = eng.process(ev)
+    d = det.event
+    assert (d["event_type"], d["metadata"]["format"]) == ("execution", "execution")
+    assert d["file"]["execve"] is True and d["file"]["basename"] == "compat-probe-tool"
+    assert d["process"]["args"] == "-x" and d["base"]["background"] is d["background"]
