@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from gen import events, recipes_yaml  # noqa: E402
 
-from jibril_rules.bundle import compile_ruleset  # noqa: E402
+from jibril_rules.compiler.driver import compile_ruleset  # noqa: E402
 from jibril_rules.compiler.ruleset import load_paths  # noqa: E402
 from jibril_rules.runtime.engine import Engine  # noqa: E402
 from jibril_rules.runtime.events import normalize  # noqa: E402

@@ -1,6 +1,6 @@
 /* jibril-rules sensor: one fixed program set, driven only by map contents.
  *
- * Loaded through bcc (jibril_rules/sensor/loader.py). Only tracepoint arguments and BPF
+ * Loaded through bcc (jibril_rules/sensor/bccload.py). Only tracepoint arguments and BPF
  * helpers are read, never kernel struct fields: the kernel has no matching headers.
  * Tables are double-buffered: every key holds a generation byte and ctl[0].gen selects the
  * live one, so userspace fills generation g^1, flips ctl, then deletes generation g.
@@ -125,7 +125,7 @@ static __always_inline u64 eq64(u64 a, u64 b)
 }
 
 /* The kernel filter: mask of actions watched for the path in pk (read with length len,
- * NUL included). Mirrors jibril_rules.kernel_tables.KernelModel.file_mask; paths the
+ * NUL included). Mirrors jibril_rules.runtime.kernel_model.KernelModel.file_mask; paths the
  * tables cannot judge (relative, non-canonical, too long) pass whole when any file table
  * is in use, and userspace resolves and re-checks them. */
 static __always_inline u32 path_mask(struct jb_pathkey *pk, int len, struct jb_cfg *c,
@@ -675,7 +675,7 @@ static __always_inline void cidr_addr(struct jb_cidr_key *k, u16 family, const u
     __builtin_memcpy(k->addr, a, 16);
 }
 
-/* Mirrors jibril_rules.kernel_tables.KernelModel.passes_flow. */
+/* Mirrors jibril_rules.runtime.kernel_model.KernelModel.passes_flow. */
 static __always_inline int net_pass(struct jb_cfg *c, u32 gen, struct jb_flow_event *ev)
 {
     if (c->net_any)

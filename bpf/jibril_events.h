@@ -7,7 +7,7 @@
 #ifndef JIBRIL_EVENTS_H
 #define JIBRIL_EVENTS_H
 
-/* File action bits (jibril_rules.vocab.FILE_ACTIONS). */
+/* File action bits (jibril_rules.core.vocab.FILE_ACTIONS). */
 #define JB_FA_FASYNC 0
 #define JB_FA_FLOCK 1
 #define JB_FA_FSYNC 2
@@ -29,7 +29,7 @@
                        (1 << JB_FA_LLSEEK) | (1 << JB_FA_MMAP) | (1 << JB_FA_READ) |    \
                        (1 << JB_FA_WRITE) | (1 << JB_FA_TRUNCATE) | (1 << JB_FA_CLOSE))
 
-/* Flow flag bits (jibril_rules.vocab.FLOW_FLAGS). */
+/* Flow flag bits (jibril_rules.core.vocab.FLOW_FLAGS). */
 #define JB_FF_CREATED 0
 #define JB_FF_INGRESS 1
 #define JB_FF_EGRESS 2
@@ -76,7 +76,7 @@
 #define JB_FD_FILE 1
 #define JB_FD_DNS 2
 
-#define JB_PATH_MAX 255 /* kernel_tables.MAX_PATH */
+#define JB_PATH_MAX 255 /* core/kernel_tables.py MAX_PATH reads it */
 #define JB_ARGS_SIZE 1024
 #define JB_ARG_MAX 256
 #define JB_MAX_ARGS 24

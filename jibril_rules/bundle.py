@@ -1,27 +1,26 @@
 """The compiled bundle: one versioned, hashed, byte-reproducible file.
 
+The only contract between compile time and run time: data classes and their bytes, nothing
+else (the compiler writes it in compiler/driver.py, the runtime reads it). This module is the
+one JSON codec of the IR.
+
 Layout: canonical JSON {"format": "jibril-bundle", "version": N, "hash": xxh3_64(body), "body": …}.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import xxhash
 
-from .compiler import ast as A
-from .compiler.ir import AtomKey, IRRecipe, build, ir_from_json, ir_to_json
-from .compiler.recipe import Recipe
-from .compiler.ruleset import Ruleset, load_paths
-from .compiler.split import build_tables
-from .core.errors import Collector, Diagnostic, JibrilError, Severity, Span
+from .core.errors import Diagnostic, JibrilError, Span
+from .core.ir import And, Atom, AtomKey, Const, IRRecipe, Node, Or
 from .core.kernel_tables import KernelTables
-from .runtime.tree import TreeData, build_tree
+from .core.ops import Op
+from .core.reaction import Reaction
 
 FORMAT = "jibril-bundle"
 VERSION = 1
@@ -36,12 +35,33 @@ class CompiledRecipe:
     mechanism: str
     meta: dict[str, str]
     times: tuple[tuple[str, int], ...]
-    reactions: tuple[dict[str, Any], ...]  # format, code, code_line, code_col, timeout_ms, memory_mb
+    reactions: tuple[Reaction, ...]
     mode: str | None
     span: Span
     condition_text: str
     hash: str
     ir: IRRecipe
+
+
+# Decision-tree index keys in order of preference (most selective first). "file.prefix": the
+# directory prefixes of file.file; "flow.names": the dot-suffixes of the remote names.
+INDEX_FIELDS = ("file.file", "file.basename", "process.exe", "file.dir", "file.prefix",
+                "process.comm", "flow.names", "flow.remote.port", "flow.local.port")
+
+
+@dataclass(frozen=True)
+class TreeData:
+    """Serializable index: mechanism -> {field -> {value -> [recipe]}}, plus unindexed lists."""
+
+    index: dict[str, dict[str, dict[str, list[int]]]]
+    rest: dict[str, list[int]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "rest": self.rest}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> TreeData:
+        return TreeData(d["index"], d["rest"])
 
 
 @dataclass(frozen=True)
@@ -57,56 +77,85 @@ class Bundle:
         return next((r for r in self.recipes if r.name == name), None)
 
     def to_bytes(self) -> bytes:
-        return _canonical({"format": FORMAT, "version": VERSION, "hash": self.hash,
-                           "body": _body(self)}) + b"\n"
+        return canonical({"format": FORMAT, "version": VERSION, "hash": self.hash,
+                          "body": body_json(self)}) + b"\n"
 
 
-def _canonical(obj: Any) -> bytes:
+def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _hash(obj: Any) -> str:
-    return xxhash.xxh3_64_hexdigest(_canonical(obj))
+def hash_of(obj: Any) -> str:
+    return xxhash.xxh3_64_hexdigest(canonical(obj))
+
+
+# -- the IR in JSON: ["T"] ["F"] ["a", id] ["n", id] ["&", [kids]] ["|", [kids]] ------------
+def node_json(n: Node) -> Any:
+    match n:
+        case Const(value):
+            return ["T"] if value else ["F"]
+        case Atom(i, negated):
+            return ["n" if negated else "a", i]
+        case And(kids):
+            return ["&", [node_json(k) for k in kids]]
+        case Or(kids):
+            return ["|", [node_json(k) for k in kids]]
+        case _:
+            assert_never(n)
+
+
+def node_from_json(j: Any) -> Node:
+    tag = j[0]
+    if tag == "T" or tag == "F":
+        return Const(tag == "T")
+    if tag == "a" or tag == "n":
+        return Atom(int(j[1]), tag == "n")
+    if tag == "&":
+        return And(tuple(node_from_json(k) for k in j[1]))
+    if tag == "|":
+        return Or(tuple(node_from_json(k) for k in j[1]))
+    raise ValueError(f"unknown IR node {tag!r}")
+
+
+def reaction_json(x: Reaction) -> dict[str, Any]:
+    return {"format": x.format, "code": x.code, "code_line": x.code_line, "code_col": x.code_col,
+            "timeout_ms": x.timeout_ms, "memory_mb": x.memory_mb}
+
+
+def _reaction_from_json(j: dict[str, Any]) -> Reaction:
+    return Reaction(str(j["format"]), str(j["code"]), code_line=int(j["code_line"]),
+                    code_col=int(j["code_col"]), timeout_ms=_opt_int(j.get("timeout_ms")),
+                    memory_mb=_opt_int(j.get("memory_mb")))
+
+
+def _opt_int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def recipe_hash(r: CompiledRecipe) -> str:
+    """The hash of what a recipe does (reload keeps the `times` counters of unchanged ones)."""
+    return hash_of([r.name, r.kind, r.mechanism, r.meta, [list(t) for t in r.times],
+                    [reaction_json(x) for x in r.reactions], r.mode, node_json(r.ir.cond),
+                    [[n, node_json(x)] for n, x in r.ir.excs]])
 
 
 def _recipe_json(r: CompiledRecipe) -> dict[str, Any]:
     return {"index": r.index, "name": r.name, "kind": r.kind, "mechanism": r.mechanism,
-            "meta": r.meta, "times": [list(t) for t in r.times], "reactions": list(r.reactions),
+            "meta": r.meta, "times": [list(t) for t in r.times],
+            "reactions": [reaction_json(x) for x in r.reactions],
             "mode": r.mode, "span": [r.span.file, r.span.line, r.span.col],
-            "condition": r.condition_text, "hash": r.hash, "cond": ir_to_json(r.ir.cond),
-            "exceptions": [[n, ir_to_json(x)] for n, x in r.ir.excs]}
+            "condition": r.condition_text, "hash": r.hash, "cond": node_json(r.ir.cond),
+            "exceptions": [[n, node_json(x)] for n, x in r.ir.excs]}
 
 
-def _body(b: Bundle) -> dict[str, Any]:
+def _atom_json(a: AtomKey) -> list[Any]:
+    return [a.field, a.op.value, list(a.value) if isinstance(a.value, tuple) else a.value]
+
+
+def body_json(b: Bundle) -> dict[str, Any]:
     return {"recipes": [_recipe_json(r) for r in b.recipes],
-            "atoms": [[f, op, list(v) if isinstance(v, tuple) else v] for f, op, v in b.atoms],
+            "atoms": [_atom_json(a) for a in b.atoms],
             "tables": b.tables.to_json(), "tree": b.tree.to_json()}
-
-
-def compile_ruleset(rs: Ruleset, include_disabled: bool = False) -> Bundle:
-    """AST -> IR -> (kernel tables + decision tree) -> Bundle."""
-    if not rs.ok:
-        raise JibrilError([d for d in rs.diagnostics if d.severity.value == "error"])
-    active: tuple[Recipe, ...] = tuple(r for r in rs.recipes if r.enabled or include_disabled)
-    irs, table = build(active)
-    diags = Collector(list(rs.diagnostics))
-    tables = build_tables(irs, table.atoms, diags, [r.span for r in active])
-    tree = build_tree(irs, table.atoms)
-    recipes = []
-    for r, ir in zip(active, irs, strict=True):
-        reactions = tuple({"format": x.format, "code": x.code, "code_line": x.code_line,
-                           "code_col": x.code_col, "timeout_ms": x.timeout_ms,
-                           "memory_mb": x.memory_mb} for x in r.reactions)
-        text = A.render(r.condition)
-        meta = dict(r.meta)
-        times = tuple((t.kind, t.max) for t in r.times)
-        h = _hash([r.name, r.kind, r.mechanism, meta, [list(t) for t in times], list(reactions),
-                   r.mode, ir_to_json(ir.cond), [[n, ir_to_json(x)] for n, x in ir.excs]])
-        recipes.append(CompiledRecipe(ir.index, r.name, r.kind, r.mechanism, meta, times,
-                                      reactions, r.mode, r.span, text, h, ir))
-    partial = Bundle(tuple(recipes), tuple(table.atoms), tables, tree, "", tuple(diags.items))
-    return Bundle(partial.recipes, partial.atoms, tables, tree, _hash(_body(partial)),
-                  partial.diagnostics)
 
 
 def _corrupt(path: str, why: str, hint: str = "recompile it with 'jibril compile'") -> JibrilError:
@@ -131,7 +180,7 @@ def from_bytes(data: bytes, path: str = "<bundle>") -> Bundle:
         raise _corrupt(path, f"bundle format version {ver} is newer than this jibril (reads {VERSION})",
                        "upgrade jibril-rules, or compile the recipes with this version")
     body = doc.get("body")
-    if not isinstance(body, dict) or _hash(body) != doc.get("hash"):
+    if not isinstance(body, dict) or hash_of(body) != doc.get("hash"):
         raise _corrupt(path, "bundle hash does not match its contents (corrupt or edited)")
     try:
         return _from_body(body, str(doc["hash"]))
@@ -140,15 +189,16 @@ def from_bytes(data: bytes, path: str = "<bundle>") -> Bundle:
 
 
 def _from_body(body: dict[str, Any], h: str) -> Bundle:
-    atoms = tuple((str(f), str(op), tuple(v) if isinstance(v, list) else v)
+    atoms = tuple(AtomKey(str(f), Op(op), tuple(v) if isinstance(v, list) else v)
                   for f, op, v in body["atoms"])
     recipes = []
     for j in body["recipes"]:
-        ir = IRRecipe(int(j["index"]), str(j["name"]), ir_from_json(j["cond"]),
-                      tuple((str(n), ir_from_json(x)) for n, x in j["exceptions"]))
+        ir = IRRecipe(int(j["index"]), str(j["name"]), node_from_json(j["cond"]),
+                      tuple((str(n), node_from_json(x)) for n, x in j["exceptions"]))
         recipes.append(CompiledRecipe(
             ir.index, ir.name, str(j["kind"]), str(j["mechanism"]), dict(j["meta"]),
-            tuple((str(k), int(m)) for k, m in j["times"]), tuple(j["reactions"]), j["mode"],
+            tuple((str(k), int(m)) for k, m in j["times"]),
+            tuple(_reaction_from_json(x) for x in j["reactions"]), j["mode"],
             Span(str(j["span"][0]), int(j["span"][1]), int(j["span"][2])), str(j["condition"]),
             str(j["hash"]), ir))
     return Bundle(tuple(recipes), atoms, KernelTables.from_json(body["tables"]),
@@ -179,41 +229,15 @@ def is_bundle_path(path: str) -> bool:
         return False
 
 
-def load_any(paths: list[str], include_disabled: bool = False) -> Bundle:
-    """Load a bundle file, or compile recipe files/folders; raise JibrilError on problems."""
-    if len(paths) == 1 and Path(paths[0]).is_file() and is_bundle_path(paths[0]):
-        return read(paths[0])
-    return compile_ruleset(load_paths(paths), include_disabled)
+def __getattr__(name: str) -> object:
+    """Old import paths (bench/bench_sensor.py): the loaders moved out of the format module.
 
-
-def load_isolated(paths: list[str], include_disabled: bool = False) -> Bundle:
-    """Like load_any, but recipes are compiled in a separate interpreter.
-
-    A long-running agent then holds only the bundle, not the compiler's garbage (about
-    15 MB for 1,000 recipes), and a compiler crash cannot take the agent down.
+    Resolved lazily, so importing the format never imports the compiler.
     """
-    if len(paths) == 1 and Path(paths[0]).is_file() and is_bundle_path(paths[0]):
-        return read(paths[0])
-    code = "from jibril_rules.bundle import _child_main; _child_main()"
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(paths), str(int(include_disabled))],
-                       capture_output=True, timeout=600, check=False)
-    if r.returncode == 0:
-        return from_bytes(r.stdout, "<compiled recipes>")
-    try:
-        diags = [Diagnostic(d["code"], d["message"], Span(d["file"], d["line"], d["column"]),
-                            d["hint"], Severity(d["severity"])) for d in json.loads(r.stderr)]
-    except (ValueError, KeyError, TypeError):
-        text = r.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        diags = [Diagnostic("JR000", f"the recipe compiler failed: {text[0]}", Span(paths[0]),
-                            "run 'jibril lint' on the recipes")]
-    raise JibrilError(diags)
-
-
-def _child_main() -> None:
-    paths, include_disabled = json.loads(sys.argv[1]), sys.argv[2] == "1"
-    try:
-        data = load_any(paths, include_disabled).to_bytes()
-    except JibrilError as e:
-        sys.stderr.write(json.dumps([d.to_json() for d in e.diagnostics]))
-        sys.exit(1)
-    sys.stdout.buffer.write(data)
+    if name in ("compile_ruleset", "load_any"):
+        from .compiler import driver
+        return getattr(driver, name)
+    if name == "load_isolated":
+        from .runtime.loading import load_isolated
+        return load_isolated
+    raise AttributeError(name)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.bundle import VERSION, compile_ruleset, from_bytes, read, write
+from jibril_rules.bundle import VERSION, from_bytes, read, write
+from jibril_rules.compiler.driver import compile_ruleset
 from jibril_rules.compiler.ruleset import load_paths
 from jibril_rules.core.errors import JibrilError
 
@@ -75,7 +76,8 @@ def test_cli_compile_is_reproducible(tmp_path: Path) -> None:
 
 
 def test_isolated_compile_matches_and_reports_errors(tmp_path: Path) -> None:
-    from jibril_rules.bundle import load_any, load_isolated
+    from jibril_rules.compiler.driver import load_any
+    from jibril_rules.runtime.loading import load_isolated
     assert load_isolated([ALCH]).hash == load_any([ALCH]).hash
     bad = tmp_path / "bad.yaml"
     bad.write_text("- kind: k\n  name: n\n  mechanism: file_acess\n")

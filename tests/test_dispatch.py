@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jibril_rules.bundle import compile_ruleset
+from jibril_rules.compiler.driver import compile_ruleset
 from jibril_rules.compiler.ruleset import load_paths
 from jibril_rules.reactions import ReactionConfig, ReactionRuntime
 from jibril_rules.runtime.dispatch import reaction_call

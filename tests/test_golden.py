@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jibril_rules.bundle import compile_ruleset
 from jibril_rules.compiler import ast as A
+from jibril_rules.compiler.driver import compile_ruleset
 from jibril_rules.compiler.ir import render_ir
 from jibril_rules.compiler.ruleset import load_paths
 

@@ -10,16 +10,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jibril_rules.bundle import compile_ruleset
 from jibril_rules.compiler import ast as A
+from jibril_rules.compiler.driver import compile_ruleset
 from jibril_rules.compiler.recipe import Exception_, Recipe
 from jibril_rules.compiler.ruleset import Ruleset
 from jibril_rules.core.fields import FIELDS
-from jibril_rules.core.kernel_tables import KernelModel
 from jibril_rules.core.ops import Op
 from jibril_rules.core.vocab import FILE_ACTIONS
 from jibril_rules.runtime.engine import Engine
 from jibril_rules.runtime.events import normalize
+from jibril_rules.runtime.kernel_model import KernelModel
 
 PATHS = ["/etc/passwd", "/etc/shadow", "/tmp/x", "/tmp/a/b", "/usr/bin/xmrig", "/etc/sudoers.d/z",
          "/home/u/.ssh/authorized_keys", "/dev/shm/y", "/e", "/etcx/passwd"]

@@ -56,7 +56,7 @@ RECIPE = """
 
 
 def test_dns_names_reach_remote_domains_recipes(tmp_path: Path) -> None:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.sensor.agent import Agent, AgentOptions
     if subprocess.run(["ip", "netns", "help"], capture_output=True).returncode not in (0, 255):
         pytest.skip("iproute2 netns unavailable")

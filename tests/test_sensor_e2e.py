@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.root, pytest.mark.kernel, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 def _agent(sources: list[str], tmp_path: Path, **cfg: Any) -> Any:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     bundle = load_any(sources)

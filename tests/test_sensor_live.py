@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from jibril_rules.core.kernel_tables import KernelModel, KernelTables
+from jibril_rules.core.kernel_tables import KernelTables
 from jibril_rules.core.vocab import action_mask
+from jibril_rules.runtime.kernel_model import KernelModel
 
 pytestmark = [pytest.mark.root, pytest.mark.kernel]
 

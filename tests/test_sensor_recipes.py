@@ -48,7 +48,7 @@ class Collector:
 
 
 def _start(sources: list[str]) -> tuple[Any, threading.Thread, Collector]:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.sensor.agent import Agent, AgentOptions
     col = Collector()
     out = open(os.devnull, "w")  # noqa: SIM115 - closed with the agent
@@ -118,7 +118,7 @@ def test_reload_changed_bundle_misses_nothing(tmp_path: Path) -> None:
   file_actions: [create]
   bases: [{{dir: '{d}', base: late.txt}}]
 """)
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     agent, th, col = _start([a])
     stop_file = tmp_path / "stop"
     try:
@@ -145,7 +145,7 @@ def test_reload_changed_bundle_misses_nothing(tmp_path: Path) -> None:
 
 
 def test_only_needed_hooks_are_attached_and_reload_attaches_more(tmp_path: Path) -> None:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     d = tmp_path / "w"
     d.mkdir()
     exec_only = _write(tmp_path / "a.yaml", """

@@ -18,7 +18,7 @@ from ..core.errors import Diagnostic, JibrilError
 
 
 def print_diags(diags: list[Diagnostic], sources: dict[str, Any] | None = None) -> None:
-    from ..tools.lint import format_human
+    from ..core.report import format_human
     sys.stderr.write(format_human(diags, sources or {}))
 
 
@@ -38,6 +38,6 @@ def main() -> None:
 
 
 def load_bundle(source: tuple[str, ...]) -> Any:
-    from ..bundle import load_any
+    from ..compiler.driver import load_any
     with user_errors():
         return load_any(list(source) or ["alchemies"])

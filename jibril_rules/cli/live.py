@@ -21,19 +21,19 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def _bundle(source: tuple[str, ...]) -> Any:
-    from ..bundle import load_isolated
     from ..core.errors import JibrilError
+    from ..runtime.loading import load_isolated
     try:
         return load_isolated(list(source) or ["alchemies"])
     except JibrilError as e:
-        from ..tools.lint import format_human
+        from ..core.report import format_human
         sys.stderr.write(format_human(e.diagnostics, {}))
         sys.exit(1)
 
 
 def _reload(source: tuple[str, ...]) -> Any:
     """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
-    from ..bundle import load_isolated
+    from ..runtime.loading import load_isolated
     return load_isolated(list(source) or ["alchemies"])
 
 
@@ -101,11 +101,8 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         _fail(f"printers: {e}", 2)
     runtime = None
     if not no_reactions and any(r.reactions for r in bundle.recipes):
-        from ..reactions import ReactionConfig, ReactionRuntime
-        raw = dict(cfg.reactions)
-        if dry_run or enforce:
-            raw["mode"] = "monitor" if dry_run else "enforce"
-        runtime = ReactionRuntime(ReactionConfig.from_dict(raw))
+        from ..runtime.pipeline import reaction_runtime
+        runtime = reaction_runtime(cfg.reactions, "monitor" if dry_run else "enforce" if enforce else None)
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
     agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts,

@@ -33,6 +33,7 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     """Run recorded events (JSONL) through the recipes; no root needed."""
     from ..config import load_config
     from ..runtime.engine import Engine
+    from ..runtime.pipeline import Pipeline, reaction_runtime
     from ..runtime.printers import make_printers
     from ..tools.replay import read_events
     if dry_run and enforce:
@@ -50,28 +51,21 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         scratch = tempfile.TemporaryDirectory(prefix="jibril-dry-run-")
         settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
     runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
-        _runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
+        reaction_runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
-    n_det = 0
     sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
+    pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
     try:
         for el in read_events(events, errs):
-            for d in engine.process(el.event, normalized=True):
-                n_det += 1
-                for p in printers:
-                    p.emit(d)
-                if runtime is not None and d.reactions:
-                    _react(runtime, d, fmt, sink)
+            pipe.feed(el.event, normalized=True)
     finally:
         if sink is not None:
             sink.close()
-        for p in printers:
-            p.close()
-        if runtime is not None:
-            runtime.close()
+        pipe.close()
         if scratch is not None:
             scratch.cleanup()
+    n_det = pipe.matches
     s = engine.stats
     dt = time.perf_counter() - t0
     click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
@@ -81,18 +75,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         sys.exit(1)
 
 
-def _runtime(settings: dict[str, Any], mode: str | None) -> Any:
-    from ..reactions import ReactionConfig, ReactionRuntime
-    raw = dict(settings)
-    if mode:
-        raw["mode"] = mode
-    return ReactionRuntime(ReactionConfig.from_dict(raw))
-
-
-def _react(runtime: Any, d: Any, fmt: str, sink: Any = None) -> None:
-    from ..runtime.dispatch import reaction_call
-    ref, specs = reaction_call(d.recipe)
-    for rec in runtime.run_now(ref, specs, d.event):
+def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
+    for rec in records:
         if sink is not None:  # their own stream: never mixed into the detections
             sink.write(json.dumps(rec.to_dict(), sort_keys=True, default=str) + "\n")
         elif fmt == "json":

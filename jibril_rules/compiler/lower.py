@@ -6,17 +6,14 @@ from typing import Any
 
 from ..core.errors import Collector, Span
 from ..core.ops import Op
+from ..core.reaction import Reaction
 from ..core.source import LMap, SourceFile, span_of
-from ..core.vocab import expand_actions
+from ..core.vocab import MECHANISM_EVENTS, expand_actions
 from . import ast as A
 from .grammar import PosMap, parse_expr
-from .recipe import META_KEYS, Exception_, ReactionDef, Recipe, TimesCap
+from .recipe import META_KEYS, Exception_, Recipe, TimesCap
 
-MECH_GATE = {
-    "file_access": ("file_access", "execution"),
-    "execution": ("execution",),
-    "network_peers": ("network_peers",),
-}
+MECH_GATE = MECHANISM_EVENTS
 _WHAT_FIELDS: dict[str, tuple[str, ...]] = {
     "exe": ("process.exe",), "cmd": ("process.cmd",), "args": ("process.args",),
     "comm": ("process.comm",), "uid": ("process.uid",), "pid": ("process.pid",),
@@ -124,9 +121,9 @@ class Lowerer:
         node = parse_expr(str(x["condition"]), expr_pos(self.src, x, "condition"), self.diags)
         return node if node is not None else A.FALSE
 
-    def _reaction(self, r: LMap) -> ReactionDef:
+    def _reaction(self, r: LMap) -> Reaction:
         line, col = code_start(self.src, r, "code")
-        return ReactionDef(str(r["format"]), str(r["code"]), r.span, line, col,
+        return Reaction(str(r["format"]), str(r["code"]), r.span, line, col,
                            r.get("timeout_ms"), r.get("memory_mb"))
 
     def _files(self, e: LMap) -> list[A.Node]:

@@ -5,18 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core.errors import Span
+from ..core.reaction import Reaction
 from . import ast as A
-
-
-@dataclass(frozen=True)
-class ReactionDef:
-    format: str  # "js" | "shell"
-    code: str
-    span: Span = field(compare=False)
-    code_line: int = field(default=1, compare=False)  # file line of the code's first line
-    code_col: int = field(default=1, compare=False)
-    timeout_ms: int | None = None
-    memory_mb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,7 +29,7 @@ class Recipe:
     mechanism: str
     condition: A.Node  # structured fields, arbitrary groups and `when:`, ANDed
     exceptions: tuple[Exception_, ...] = ()
-    reactions: tuple[ReactionDef, ...] = ()
+    reactions: tuple[Reaction, ...] = ()  # core/reaction.py: the one reaction type
     times: tuple[TimesCap, ...] = ()
     enabled: bool = True
     mode: str | None = None

@@ -10,6 +10,7 @@ from ..core.errors import Collector, Diagnostic, Span
 from ..core.source import LList, LMap, SourceFile, load_yaml, read_source, span_of
 from .lower import Lowerer
 from .recipe import Exception_, Recipe
+from .satisfy import check_satisfiable
 from .schema import entry_type, validate
 from .typecheck import Checker, Env
 
@@ -50,11 +51,36 @@ def _is_aux(f: Path) -> bool:
     return f.name.endswith((".test.yaml", ".test.yml")) or f.name in ("jibril.yaml", "config.yaml")
 
 
+Entry = tuple[SourceFile, LMap, str]  # source, validated mapping, entry type
+
+
+@dataclass
+class Collected:
+    """Stage 2 output: names defined, recipes and exceptions lowered (not yet resolved)."""
+
+    env: Env
+    checker: Checker
+    recipes: list[Recipe]
+    exceptions: dict[str, list[tuple[Exception_, LMap]]]  # by recipe name
+
+
 def load_paths(paths: list[str]) -> Ruleset:
+    """read -> collect -> resolve (Falco's rule_loader reader / collector / compiler)."""
     diags = Collector()
+    files, sources, entries = read(paths, diags)
+    got = collect(entries, diags)
+    if got is None:
+        diags.add("JR044", "macros refer to each other too deeply (more than ~900 levels)",
+                  Span(files[0] if files else "<input>"), "flatten the chain of macros")
+        return Ruleset((), tuple(diags.items), sources)
+    return Ruleset(resolve(got, diags), tuple(diags.items), sources)
+
+
+def read(paths: list[str], diags: Collector) -> tuple[list[str], dict[str, SourceFile], list[Entry]]:
+    """Stage 1: files -> YAML with spans -> entries whose structure is valid (schema)."""
     files = expand_paths(paths, diags)
     sources: dict[str, SourceFile] = {}
-    entries: list[tuple[SourceFile, LMap, str]] = []
+    entries: list[Entry] = []
     for path in files:
         src = read_source(path, diags)
         if src is None:
@@ -74,15 +100,21 @@ def load_paths(paths: list[str]) -> Ruleset:
                 continue
             if validate(entry, diags):
                 entries.append((src, entry, entry_type(entry)))
+    return files, sources, entries
+
+
+def collect(entries: list[Entry], diags: Collector) -> Collected | None:
+    """Stage 2: lists and macros by name, recipes and exceptions lowered to the AST.
+
+    None when macros nest too deeply to check.
+    """
     env = Env()
     checker = Checker(env, diags)
     _collect_names(entries, env, diags)
     try:
         checker.check_macros()
     except RecursionError:
-        diags.add("JR044", "macros refer to each other too deeply (more than ~900 levels)",
-                  Span(files[0] if files else "<input>"), "flatten the chain of macros")
-        return Ruleset((), tuple(diags.items), sources)
+        return None
     recipes: list[Recipe] = []
     seen: dict[str, Span] = {}
     extra: dict[str, list[tuple[Exception_, LMap]]] = {}
@@ -99,25 +131,32 @@ def load_paths(paths: list[str]) -> Ruleset:
                 continue
             seen[r.name] = span_of(e, "name")
             recipes.append(r)
+    return Collected(env, checker, recipes, extra)
+
+
+def resolve(got: Collected, diags: Collector) -> tuple[Recipe, ...]:
+    """Stage 3: exceptions attached, macros and lists resolved, contradictions reported."""
     out: list[Recipe] = []
-    names = {r.name for r in recipes}
-    for rname, lst in extra.items():
+    names = {r.name for r in got.recipes}
+    for rname, lst in got.exceptions.items():
         if rname not in names:
             for _, e in lst:
                 diags.add("JR051", f"exception '{e['exception']}' names unknown recipe '{rname}'",
                           span_of(e, "recipe"), "check the recipe name")
-    for r in recipes:
-        excs = r.exceptions + tuple(x for x, _ in extra.get(r.name, []))
+    for r in got.recipes:
+        excs = r.exceptions + tuple(x for x, _ in got.exceptions.get(r.name, []))
         try:
-            cond = checker.resolve(r.condition)
-            excs = tuple(Exception_(x.name, checker.resolve(x.condition), x.span) for x in excs)
+            cond = got.checker.resolve(r.condition)
+            excs = tuple(Exception_(x.name, got.checker.resolve(x.condition), x.span) for x in excs)
         except RecursionError:
             diags.add("JR044", f"recipe '{r.name}' nests macros too deeply", r.span,
                       "flatten the chain of macros")
             continue
-        out.append(Recipe(r.kind, r.name, r.mechanism, cond, excs, r.reactions, r.times,
-                          r.enabled, r.mode, r.meta, r.span))
-    return Ruleset(tuple(out), tuple(diags.items), sources)
+        rec = Recipe(r.kind, r.name, r.mechanism, cond, excs, r.reactions, r.times,
+                     r.enabled, r.mode, r.meta, r.span)
+        check_satisfiable(rec, diags)
+        out.append(rec)
+    return tuple(out)
 
 
 def _collect_names(entries: list[tuple[SourceFile, LMap, str]], env: Env, diags: Collector) -> None:

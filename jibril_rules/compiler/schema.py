@@ -16,11 +16,12 @@ from ..core.vocab import (
     FILE_ACTIONS,
     FLOW_FLAGS,
     IMPORTANCE,
+    MECHANISMS,
     PROTOCOLS,
     TIMES_KINDS,
 )
 
-MECHANISMS_SUPPORTED = ("file_access", "execution", "network_peers")
+MECHANISMS_SUPPORTED = MECHANISMS
 BREEDS = ("file_access", "execution", "remote_domains", "remote_ips", "local_domains",
           "local_ips", "remote_cidrs", "local_cidrs", "env_vars")
 WHATS = ("exe", "cmd", "args", "comm", "uid", "pid", "ppid", "parent_exe", "parent_cmd",

@@ -11,30 +11,57 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, assert_never
 
 from ..core.errors import Collector, Span
-from ..core.kernel_tables import MAX_BASE, MAX_PATH, KernelTables
+from ..core.ir import And, Atom, AtomKey, Const, IRRecipe, Node, Or
+from ..core.kernel_tables import MAX_PATH, KernelTables
+from ..core.ops import Op
 from ..core.regexcheck import literal_prefix
-from ..core.vocab import ALL_FILE_ACTIONS_MASK, FILE_ACTION_BIT, action_mask
-from .ir import AtomKey, IRNode, IRRecipe
+from ..core.vocab import (
+    ALL_FILE_ACTIONS_MASK,
+    EXECUTION,
+    FILE_ACCESS,
+    FILE_ACTION_BIT,
+    NETWORK_PEERS,
+    action_mask,
+)
 
 EXECVE = 1 << FILE_ACTION_BIT["execve"]
 FILE_ONLY = ALL_FILE_ACTIONS_MASK & ~EXECVE
-ANY: tuple[str, ...] = ("any",)
-Sel = tuple[Any, ...]
-FClause = tuple[int, Sel]
+FileKind = Literal["any", "exact", "prefix", "dir", "base"]
+NetKind = Literal["any", "rcidr", "lcidr", "rport", "lport"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileSel:
+    """Which paths a file clause covers; "dir" is an exact parent directory."""
+
+    kind: FileKind
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NetSel:
+    kind: NetKind
+    key: str | int = ""  # a CIDR or a port
+
+
+ANY = FileSel("any")
+ANY_NET = NetSel("any")
+FClause = tuple[int, FileSel]  # (action mask, selector)
 
 
 @dataclass(frozen=True)
 class Approx:
     files: tuple[FClause, ...]
-    nets: tuple[Sel, ...]
+    nets: tuple[NetSel, ...]
 
 
-TOP = Approx(((ALL_FILE_ACTIONS_MASK, ANY),), (ANY,))
+TOP = Approx(((ALL_FILE_ACTIONS_MASK, ANY),), (ANY_NET,))
 BOTTOM = Approx((), ())
 MAX_PRODUCT = 256
+_EQ = (Op.EQ, Op.IN)
 
 
 def _vals(v: Any) -> tuple[Any, ...]:
@@ -43,12 +70,12 @@ def _vals(v: Any) -> tuple[Any, ...]:
 
 def approx_atom(key: AtomKey) -> Approx:
     f, op, v = key
-    if op == "!=":
+    if op is Op.NE:
         return TOP  # true when the field is absent, so it says nothing about the event kind
-    if f == "event.mechanism" and op in ("==", "in"):
+    if f == "event.mechanism" and op in _EQ:
         vals = set(_vals(v))
-        mask = (FILE_ONLY if "file_access" in vals else 0) | (EXECVE if "execution" in vals else 0)
-        return Approx(((mask, ANY),) if mask else (), (ANY,) if "network_peers" in vals else ())
+        mask = (FILE_ONLY if FILE_ACCESS in vals else 0) | (EXECVE if EXECUTION in vals else 0)
+        return Approx(((mask, ANY),) if mask else (), (ANY_NET,) if NETWORK_PEERS in vals else ())
     if f.startswith("file."):
         return Approx(_file_sels(f, op, v), ())
     if f.startswith("flow."):
@@ -56,23 +83,23 @@ def approx_atom(key: AtomKey) -> Approx:
     return TOP
 
 
-def _file_sels(f: str, op: str, v: Any) -> tuple[FClause, ...]:
+def _file_sels(f: str, op: Op, v: Any) -> tuple[FClause, ...]:
     all_: tuple[FClause, ...] = ((ALL_FILE_ACTIONS_MASK, ANY),)
-    if f == "file.actions" and op in ("==", "in", "contains"):
+    if f == "file.actions" and op in (Op.EQ, Op.IN, Op.CONTAINS):
         return ((action_mask(list(_vals(v))), ANY),)
     if f == "file.file":
-        if op in ("==", "in"):
-            return tuple((ALL_FILE_ACTIONS_MASK, ("exact", p)) for p in _vals(v))
-        pre = {"startswith": v if isinstance(v, str) else "",
-               "regex": literal_prefix(v, anchored=False) if isinstance(v, str) else "",
-               "glob": _glob_prefix(v) if isinstance(v, str) else ""}.get(op, "")
-        return ((ALL_FILE_ACTIONS_MASK, ("prefix", pre)),) if pre else all_
-    if f == "file.dir" and op in ("==", "in"):
-        return tuple((ALL_FILE_ACTIONS_MASK, ("dir", d.rstrip("/") or "/")) for d in _vals(v))
-    if f == "file.dir" and op == "startswith" and v:
-        return ((ALL_FILE_ACTIONS_MASK, ("prefix", v)),)
-    if f == "file.basename" and op in ("==", "in"):
-        return tuple((ALL_FILE_ACTIONS_MASK, ("base", b)) for b in _vals(v))
+        if op in _EQ:
+            return tuple((ALL_FILE_ACTIONS_MASK, FileSel("exact", p)) for p in _vals(v))
+        pre = {Op.STARTSWITH: v if isinstance(v, str) else "",
+               Op.REGEX: literal_prefix(v, anchored=False) if isinstance(v, str) else "",
+               Op.GLOB: _glob_prefix(v) if isinstance(v, str) else ""}.get(op, "")
+        return ((ALL_FILE_ACTIONS_MASK, FileSel("prefix", pre)),) if pre else all_
+    if f == "file.dir" and op in _EQ:
+        return tuple((ALL_FILE_ACTIONS_MASK, FileSel("dir", d.rstrip("/") or "/")) for d in _vals(v))
+    if f == "file.dir" and op is Op.STARTSWITH and v:
+        return ((ALL_FILE_ACTIONS_MASK, FileSel("prefix", v)),)
+    if f == "file.basename" and op in _EQ:
+        return tuple((ALL_FILE_ACTIONS_MASK, FileSel("base", b)) for b in _vals(v))
     return all_
 
 
@@ -81,59 +108,64 @@ def _glob_prefix(g: str) -> str:
     return g[:cut]
 
 
-def _net_sels(f: str, op: str, v: Any) -> tuple[Sel, ...]:
-    kinds = {"flow.remote.address": "rcidr", "flow.local.address": "lcidr",
+def _net_sels(f: str, op: Op, v: Any) -> tuple[NetSel, ...]:
+    kinds: dict[str, NetKind] = {"flow.remote.address": "rcidr", "flow.local.address": "lcidr",
              "flow.remote.port": "rport", "flow.local.port": "lport"}
     k = kinds.get(f)
-    if k is None or op not in ("==", "in"):
-        return (ANY,)
+    if k is None or op not in _EQ:
+        return (ANY_NET,)
     if k.endswith("cidr"):
-        return tuple((k, str(ipaddress.ip_network(str(x), strict=False))) for x in _vals(v))
-    return tuple((k, int(x)) for x in _vals(v))
+        return tuple(NetSel(k, str(ipaddress.ip_network(str(x), strict=False))) for x in _vals(v))
+    return tuple(NetSel(k, int(x)) for x in _vals(v))
 
 
 def _dir_prefix(d: str) -> str:
     return d if d.endswith("/") else d + "/"
 
 
-def _meet_sel(a: Sel, b: Sel) -> Sel | None:
+def _meet_sel(a: FileSel, b: FileSel) -> FileSel | None:
     """A selector covering the intersection (None when provably empty).
 
-    ("dir", d) is an exact parent directory: with a basename it pins the exact path, which
-    the kernel checks with one hash lookup; on its own it is the prefix d/.
+    FileSel("dir", d) is an exact parent directory: with a basename it pins the exact path,
+    which the kernel checks with one hash lookup; on its own it is the prefix d/.
     """
     if a == ANY:
         return b
     if b == ANY or a == b:
         return a
-    if a[0] == "dir" or b[0] == "dir":
-        d, o = (a, b) if a[0] == "dir" else (b, a)
-        if o[0] == "base":
-            return ("exact", _dir_prefix(d[1]) + o[1])
-        if o[0] == "exact":
-            return o if os.path.dirname(o[1]) == d[1] else None
-        if o[0] == "dir":
+    if a.kind == "dir" or b.kind == "dir":
+        d, o = (a, b) if a.kind == "dir" else (b, a)
+        if o.kind == "base":
+            return FileSel("exact", _dir_prefix(d.path) + o.path)
+        if o.kind == "exact":
+            return o if os.path.dirname(o.path) == d.path else None
+        if o.kind == "dir":
             return None  # two different parent directories
-        if o[0] == "prefix":
-            p = _dir_prefix(d[1])
-            if p.startswith(o[1]):
+        if o.kind == "prefix":
+            p = _dir_prefix(d.path)
+            if p.startswith(o.path):
                 return d
-            return o if o[1].startswith(p) else None
+            return o if o.path.startswith(p) else None
         return d
-    if a[0] == "exact":
-        if b[0] == "exact":
+    if a.kind == "exact":
+        if b.kind == "exact":
             return None
-        if b[0] == "prefix":
-            return a if a[1].startswith(b[1]) else None
-        if b[0] == "base":
-            return a if os.path.basename(a[1]) == b[1] else None
-    if b[0] == "exact":
+        if b.kind == "prefix":
+            return a if a.path.startswith(b.path) else None
+        if b.kind == "base":
+            return a if os.path.basename(a.path) == b.path else None
+    if b.kind == "exact":
         return _meet_sel(b, a)
-    if a[0] == b[0] == "prefix":
-        return a if a[1].startswith(b[1]) else b if b[1].startswith(a[1]) else None
-    if a[0] == b[0] == "base":
+    if a.kind == b.kind == "prefix":
+        return a if a.path.startswith(b.path) else b if b.path.startswith(a.path) else None
+    if a.kind == b.kind == "base":
         return None
-    return a  # prefix with basename, or two network selectors: either one is a superset
+    return a  # prefix with basename: either one is a superset
+
+
+def _meet_net(a: NetSel, b: NetSel) -> NetSel:
+    """Two network selectors: either one covers the intersection."""
+    return b if a == ANY_NET else a
 
 
 def _meet_mask(a: int, b: int) -> int:
@@ -164,27 +196,29 @@ def meet(x: Approx, y: Approx) -> Approx:
     if len(x.nets) * len(y.nets) > MAX_PRODUCT:
         nets = x.nets if len(x.nets) <= len(y.nets) else y.nets
     else:
-        nl = [s for a in x.nets for b in y.nets if (s := _meet_sel(a, b)) is not None]
+        nl = [_meet_net(a, b) for a in x.nets for b in y.nets]
         nets = tuple(dict.fromkeys(nl))
     return Approx(files, nets)
 
 
-def approx(n: IRNode, atoms: list[AtomKey]) -> Approx:
-    tag = n[0]
-    if tag == "T" or tag == "n":
-        return TOP
-    if tag == "F":
-        return BOTTOM
-    if tag == "a":
-        return approx_atom(atoms[n[1]])
-    parts = [approx(k, atoms) for k in n[1]]
-    if tag == "|":
-        return Approx(tuple(dict.fromkeys(c for p in parts for c in p.files)),
-                      tuple(dict.fromkeys(c for p in parts for c in p.nets)))
-    acc = parts[0]
-    for p in parts[1:]:
-        acc = meet(acc, p)
-    return acc
+def approx(n: Node, atoms: list[AtomKey]) -> Approx:
+    match n:
+        case Const(value):
+            return TOP if value else BOTTOM
+        case Atom(i, negated):
+            return TOP if negated else approx_atom(atoms[i])
+        case Or(kids):
+            parts = [approx(k, atoms) for k in kids]
+            return Approx(tuple(dict.fromkeys(c for p in parts for c in p.files)),
+                          tuple(dict.fromkeys(c for p in parts for c in p.nets)))
+        case And(kids):
+            parts = [approx(k, atoms) for k in kids]
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = meet(acc, p)
+            return acc
+        case _:
+            assert_never(n)
 
 
 def build_tables(recipes: list[IRRecipe], atoms: list[AtomKey],
@@ -201,23 +235,25 @@ def build_tables(recipes: list[IRRecipe], atoms: list[AtomKey],
     for r in recipes:
         a = approx(r.cond, atoms)
         for mask, sel in a.files:
-            if sel[0] == "dir":  # an exact parent directory is the prefix d/ in the kernel
-                sel = ("prefix", _dir_prefix(sel[1]))
-            key = sel[1] if len(sel) > 1 else ""
-            limit = MAX_BASE if sel[0] == "base" else MAX_PATH
-            if sel == ANY or len(key.encode()) > limit or (sel[0] == "prefix" and key in ("", "/")):
+            if sel.kind == "dir":  # an exact parent directory is the prefix d/ in the kernel
+                sel = FileSel("prefix", _dir_prefix(sel.path))
+            key = sel.path
+            limit = MAX_PATH
+            if sel == ANY or len(key.encode()) > limit or (sel.kind == "prefix" and key in ("", "/")):
                 if sel != ANY and len(key.encode()) > limit and diags is not None and spans:
                     diags.warn("JR070", f"'{key[:40]}...' is longer than {limit} bytes; the kernel passes every path for this recipe",
                                spans[r.index], "shorten the path or accept more kernel traffic")
                 file_any |= mask
             else:
-                table = {"exact": exact, "prefix": prefix, "base": base}[sel[0]]
+                table = {"exact": exact, "prefix": prefix, "base": base}[sel.kind]
                 table[key] = table.get(key, 0) | mask
-        for sel in a.nets:
-            if sel == ANY:
+        for ns in a.nets:
+            if ns == ANY_NET:
                 net_any = True
+            elif ns.kind in ("rcidr", "lcidr"):
+                (rc if ns.kind == "rcidr" else lc).add(str(ns.key))
             else:
-                {"rcidr": rc, "lcidr": lc, "rport": rp, "lport": lp}[sel[0]].add(sel[1])  # type: ignore[attr-defined]
+                (rp if ns.kind == "rport" else lp).add(int(ns.key))
     orig = dict(prefix)  # a longest-prefix match must return the union of all matching prefixes
     for p in prefix:
         for i in range(1, len(p)):

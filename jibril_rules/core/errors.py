@@ -69,6 +69,7 @@ class JibrilError(Exception):
 
 # Stable codes; docs/diagnostics.md is generated from this table.
 CODES: dict[str, str] = {
+    "JR000": "internal failure (the recipe compiler crashed) or an unlocated error",
     "JR001": "YAML syntax error",
     "JR002": "file too large",
     "JR003": "YAML alias expansion too large (YAML bomb)",

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .vocab import EXECUTION, FILE_ACCESS, MECHANISMS, NETWORK_PEERS
+
 
 class FType(str, Enum):
     STR = "string"
@@ -27,8 +29,8 @@ class FType(str, Enum):
         return {FType.STRLIST: FType.STR, FType.INTLIST: FType.INT}.get(self, self)
 
 
-FILE, EXEC, NET = "file_access", "execution", "network_peers"
-ALL_KINDS = frozenset({FILE, EXEC, NET})
+FILE, EXEC, NET = FILE_ACCESS, EXECUTION, NETWORK_PEERS
+ALL_KINDS = frozenset(MECHANISMS)
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,40 @@ FLOW_FLAGS: tuple[str, ...] = (
 )
 FLOW_FLAG_BIT: dict[str, int] = {f: i for i, f in enumerate(FLOW_FLAGS)}
 
-MECHANISMS: tuple[str, ...] = ("file_access", "execution", "network_peers")
+FILE_ACCESS, EXECUTION, NETWORK_PEERS = "file_access", "execution", "network_peers"
+MECHANISMS: tuple[str, ...] = (FILE_ACCESS, EXECUTION, NETWORK_PEERS)
+# a detection's `data.event_type`, by mechanism (the spelling of Jibril's reaction tests doc)
+EVENT_TYPES: dict[str, str] = {FILE_ACCESS: "file_access", EXECUTION: "execution",
+                               NETWORK_PEERS: "network_peer"}
+# The event kinds a recipe of each mechanism looks at (an execve is also a file access).
+MECHANISM_EVENTS: dict[str, tuple[str, ...]] = {
+    FILE_ACCESS: (FILE_ACCESS, EXECUTION),
+    EXECUTION: (EXECUTION,),
+    NETWORK_PEERS: (NETWORK_PEERS,),
+}
 IMPORTANCE: tuple[str, ...] = ("low", "medium", "high", "critical")
 TIMES_KINDS: tuple[str, ...] = (
     "times_per_exe", "times_per_parent_exe", "times_per_cmd", "times_per_proc",
     "times_per_parent_proc", "times_in_total", "times_per_full_ancestry",
 )
 PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "icmp")
+
+# Reaction helper functions, in the order of their op numbers (reactions/helpers.py binds them).
+JIBRIL_HELPERS: tuple[str, ...] = (
+    "Info", "Warn", "Error",
+    "KillCurrent", "KillParent", "KillProcess",
+    "NetBlockIp", "NetUnblockIp", "NetBlockIpTimer", "NetBlockDomain",
+    "ReadFile", "WriteFile", "Stat", "CreateTempDir", "RemoveDir",
+    "DataSet", "DataGet", "DataDelete", "DataClear", "DataPush", "DataPop", "DataKeys",
+    "DataValues", "DataSize", "DataIsEmpty", "DataHasKey", "DataHasValue",
+    "PowerOff", "Panic", "Errno",
+)
+EXTRA_HELPERS: tuple[str, ...] = ("DataIncr",)  # ours, not Jibril's
+HELPER_ORDER: tuple[str, ...] = JIBRIL_HELPERS + EXTRA_HELPERS
+HELPER_NAMES: frozenset[str] = frozenset(HELPER_ORDER)
+NETWORK_HELPERS: frozenset[str] = frozenset(
+    {"NetBlockIp", "NetUnblockIp", "NetBlockIpTimer", "NetBlockDomain"})
+KILL_HELPERS: frozenset[str] = frozenset({"KillCurrent", "KillParent", "KillProcess"})
 
 
 def expand_actions(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:

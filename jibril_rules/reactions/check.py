@@ -7,6 +7,7 @@ import re
 import subprocess
 import threading
 
+from ..core.jslex import js_mask
 from .engine import EngineError, V8Engine
 from .helpers import HELPER_NAMES, HELPER_TABLE
 from .records import JsIssue
@@ -27,6 +28,7 @@ _CATCH_RE = re.compile(r"\bcatch\s*\(\s*([A-Za-z_$][\w$]*)")
 _PROCESS_RE = re.compile(r"\bfunction\s+process\s*\(|\b(?:var|let|const)\s+process\s*=|"
                          r"(?<![.\w$])process\s*=(?!=)")
 
+_SH = "JR064"  # every shell finding
 _lock = threading.Lock()
 _engine: V8Engine | None = None
 _globals: frozenset[str] = frozenset()
@@ -39,36 +41,6 @@ def _checker() -> tuple[V8Engine, frozenset[str]]:
         names = _engine.eval_text("JSON.stringify(Object.getOwnPropertyNames(globalThis))")
         _globals = frozenset(json.loads(names))
     return _engine, _globals
-
-
-def _strip(code: str) -> str:
-    """Blank out comments and string/template literals, keeping line/column positions."""
-    out: list[str] = []
-    i, n = 0, len(code)
-    while i < n:
-        c = code[i]
-        nxt = code[i + 1] if i + 1 < n else ""
-        if c == "/" and nxt == "/":
-            j = code.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-        elif c == "/" and nxt == "*":
-            j = code.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append("".join(ch if ch == "\n" else " " for ch in code[i:j]))
-            i = j
-        elif c in "'\"`":
-            j = i + 1
-            while j < n and code[j] != c:
-                j += 2 if code[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(c + "".join(ch if ch == "\n" else " " for ch in code[i + 1:j - 1]) + c)
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
@@ -97,9 +69,9 @@ def check_js(code: str) -> list[JsIssue]:
         if err:
             issues.append(JsIssue(1, 1, f"code is not a valid function body: {err}"))
             return issues
-    stripped = _strip(code)
+    stripped = js_mask(code)
     if not _PROCESS_RE.search(stripped):
-        issues.append(JsIssue(1, 1, "no process(data) function is defined"))
+        issues.append(JsIssue(1, 1, "no process(data) function is defined", code="JR061"))
     declared = set(_DECL_RE.findall(stripped)) | set(_CATCH_RE.findall(stripped))
     for groups in _PARAMS_RE.findall(stripped):
         for part in groups:
@@ -121,7 +93,7 @@ def check_js(code: str) -> list[JsIssue]:
         line, col = _position(stripped, m.start(1))
         issues.append(JsIssue(line, col, f"call to unknown function {ident!r} (not a helper, "
                                          "not a JavaScript global, not defined in the reaction)",
-                              severity="warning"))
+                              severity="warning", code="JR062"))
     return issues
 
 
@@ -143,14 +115,14 @@ def check_shell(code: str, shell_path: str = "/bin/sh") -> list[JsIssue]:
         res = subprocess.run([shell_path, "-n"], input=code, capture_output=True, text=True,
                              timeout=5.0, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return [JsIssue(1, 1, f"cannot run {shell_path} -n: {exc}")]
+        return [JsIssue(1, 1, f"cannot run {shell_path} -n: {exc}", code=_SH)]
     if res.returncode == 0:
         return []
     issues: list[JsIssue] = []
     for line in res.stderr.splitlines():
         m = re.search(r"line (\d+): (.*)$", line) or re.search(r":\s*(\d+):\s*(.*)$", line)
         if m:
-            issues.append(JsIssue(int(m.group(1)), 1, m.group(2).strip()))
+            issues.append(JsIssue(int(m.group(1)), 1, m.group(2).strip(), code=_SH))
         elif line.strip():
-            issues.append(JsIssue(1, 1, line.strip()))
-    return issues or [JsIssue(1, 1, f"{shell_path} -n failed with status {res.returncode}")]
+            issues.append(JsIssue(1, 1, line.strip(), code=_SH))
+    return issues or [JsIssue(1, 1, f"{shell_path} -n failed with status {res.returncode}", code=_SH)]

@@ -17,6 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.vocab import (  # noqa: F401 - re-exported
+    EXTRA_HELPERS,
+    HELPER_NAMES,
+    HELPER_ORDER,
+    JIBRIL_HELPERS,
+    KILL_HELPERS,
+    NETWORK_HELPERS,
+)
 from .config import ReactionConfig
 from .datastore import DataStore, js_number, js_string
 from .eventinfo import event_domain_addresses, event_remote_domains, event_remote_ips
@@ -28,21 +36,7 @@ from .records import HelperCall
 
 log = logging.getLogger("jibril_rules.reactions")
 
-JIBRIL_HELPERS = (
-    "Info", "Warn", "Error",
-    "KillCurrent", "KillParent", "KillProcess",
-    "NetBlockIp", "NetUnblockIp", "NetBlockIpTimer", "NetBlockDomain",
-    "ReadFile", "WriteFile", "Stat", "CreateTempDir", "RemoveDir",
-    "DataSet", "DataGet", "DataDelete", "DataClear", "DataPush", "DataPop", "DataKeys",
-    "DataValues", "DataSize", "DataIsEmpty", "DataHasKey", "DataHasValue",
-    "PowerOff", "Panic", "Errno",
-)
-EXTRA_HELPERS = ("DataIncr",)
-HELPER_ORDER = JIBRIL_HELPERS + EXTRA_HELPERS
-HELPER_NAMES: frozenset[str] = frozenset(HELPER_ORDER)
-NETWORK_HELPERS: frozenset[str] = frozenset(
-    {"NetBlockIp", "NetUnblockIp", "NetBlockIpTimer", "NetBlockDomain"})
-KILL_HELPERS: frozenset[str] = frozenset({"KillCurrent", "KillParent", "KillProcess"})
+# The helper names are vocabulary (core/vocab.py): lint and explain read them without V8.
 HELPER_TABLE: list[tuple[str, int]] = [(n, FIRST_HELPER_OP + i) for i, n in enumerate(HELPER_ORDER)]
 _OP_NAMES = {op: name for name, op in HELPER_TABLE}
 MAX_RECORDED_CALLS = 2000

@@ -84,6 +84,7 @@ class JsIssue:
     column: int
     message: str
     severity: str = "error"
+    code: str = "JR060"  # its diagnostic code (core/errors.py CODES): JR060..JR064
 
     def __str__(self) -> str:
         return f"{self.line}:{self.column}: {self.severity}: {self.message}"

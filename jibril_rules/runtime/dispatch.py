@@ -16,9 +16,9 @@ def reaction_call(r: CompiledRecipe) -> tuple[RecipeRef, list[ReactionSpec]]:
     A recipe's limits are the largest `timeout_ms` / `memory_mb` its reactions declare.
     """
     from ..reactions import ReactionSpec, RecipeRef
-    specs = [ReactionSpec(x["format"], x["code"], i) for i, x in enumerate(r.reactions)]
-    timeouts = [int(x["timeout_ms"]) for x in r.reactions if x.get("timeout_ms")]
-    memories = [int(x["memory_mb"]) for x in r.reactions if x.get("memory_mb")]
+    specs = [ReactionSpec(x.format, x.code, i) for i, x in enumerate(r.reactions)]
+    timeouts = [x.timeout_ms for x in r.reactions if x.timeout_ms]
+    memories = [x.memory_mb for x in r.reactions if x.memory_mb]
     ref = RecipeRef(r.kind, r.name, mode=r.mode, timeout_ms=max(timeouts) if timeouts else None,
                     memory_mb=max(memories) if memories else None)
     return ref, specs

@@ -9,9 +9,10 @@ from typing import Any
 
 from ..bundle import Bundle, CompiledRecipe
 from ..core.fields import FIELDS
-from ..core.kernel_tables import KernelModel
+from ..core.reaction import Reaction
 from .aggregate import FileAggregator
 from .events import detection, normalize
+from .kernel_model import KernelModel
 from .tree import Tree
 
 
@@ -25,7 +26,7 @@ class Detection:
         return self.recipe.name
 
     @property
-    def reactions(self) -> tuple[dict[str, Any], ...]:
+    def reactions(self) -> tuple[Reaction, ...]:
         return self.recipe.reactions
 
 

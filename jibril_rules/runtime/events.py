@@ -6,13 +6,15 @@ import os
 import uuid as uuidlib
 from typing import Any
 
-from ..core.vocab import FILE_ACTIONS
+from ..core.vocab import (
+    EVENT_TYPES,
+    EXECUTION,
+    FILE_ACCESS,
+    FILE_ACTIONS,
+    MECHANISMS,
+    NETWORK_PEERS,
+)
 from . import host
-
-MECHANISMS = ("file_access", "execution", "network_peers")
-# `data.event_type` of a detection, by mechanism (Jibril's reaction.md spelling)
-EVENT_TYPES = {"file_access": "file_access", "execution": "execution",
-               "network_peers": "network_peer"}
 
 
 class EventError(ValueError):
@@ -46,9 +48,9 @@ def normalize(raw: Any) -> dict[str, Any]:
     mech = ev.get("mechanism")
     if mech is None:
         if isinstance(ev.get("flow"), dict):
-            mech = "network_peers"
+            mech = NETWORK_PEERS
         elif f is not None:
-            mech = "execution" if "execve" in f["actions"] else "file_access"
+            mech = EXECUTION if "execve" in f["actions"] else FILE_ACCESS
         else:
             raise EventError("cannot tell the event kind: add 'mechanism' or a 'file'/'flow' object")
     if mech not in MECHANISMS:

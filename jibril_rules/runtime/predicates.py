@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..compiler.ir import AtomKey
 from ..core.fields import FIELDS, FType
+from ..core.ir import AtomKey
 from ..core.ops import Op
 
 Pred = Callable[[Any], bool]
@@ -76,8 +76,7 @@ def _scalar_pred(ftype: FType, op: Op, value: Any) -> Pred:
 
 def compile_atom(key: AtomKey) -> Pred:
     """A predicate over the raw extracted value: None means the field is absent."""
-    fname, opname, value = key
-    op = Op(opname)
+    fname, op, value = key
     f = FIELDS[fname]
     if op is Op.EXISTS:
         return lambda v: v is not None and v != "" and v != []

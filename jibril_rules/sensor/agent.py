@@ -1,6 +1,6 @@
-"""The agent loop: sensor -> engine -> printers -> reactions, with reload and status lines.
+"""The agent loop: sensor -> the event pipeline (runtime/pipeline.py), with reload and status lines.
 
-Used by `jibril run` (cli.py), the end-to-end tests and bench/bench_sensor.py.
+Used by `jibril run` (cli/live.py), the end-to-end tests and bench/bench_sensor.py.
 """
 
 from __future__ import annotations
@@ -53,11 +53,13 @@ class Agent:
                  out: IO[str] | None = None, err: IO[str] | None = None,
                  observer: Any | None = None) -> None:
         from ..runtime.engine import Engine
+        from ..runtime.pipeline import Pipeline
         self.bundle = bundle
         self.opts = opts or AgentOptions()
         # the kernel (and the assembler for relative paths) already applied the tables
         self.engine = Engine(bundle, kernel_model=False, aggregate_s=self.opts.aggregate_s)
-        self.printers = printers
+        self.pipeline = Pipeline(self.engine, printers, runtime, watcher=observer)
+        self.printers = self.pipeline.printers  # one list: what the pipeline prints to
         self.runtime = runtime
         self.loader = loader
         self.out = out or sys.stdout
@@ -68,30 +70,21 @@ class Agent:
         from ..observe.systemd import Watchdog
         self.watchdog = Watchdog.from_env()
         self.sensor = Sensor(bundle.tables, self.on_event)
-        self.matches = 0
-        self.reaction_rejects = 0
         self._stop = False
         self._reload = False
         self._last: SensorStats | None = None
 
     # -- event path --------------------------------------------------------------------
     def on_event(self, ev: dict[str, Any]) -> None:
-        for d in self.engine.process(ev):
-            self.matches += 1
-            if self.obs is not None:
-                self.obs.on_detection(d)
-            for p in self.printers:
-                p.emit(d)
-            if self.runtime is not None and d.reactions:
-                self._react(d)
+        self.pipeline.feed(ev)
 
-    def _react(self, d: Any) -> None:
-        from ..runtime.dispatch import reaction_call
-        ref, specs = reaction_call(d.recipe)
-        if self.runtime is not None and not self.runtime.submit(ref, specs, d.event):
-            self.reaction_rejects += 1
-            if self.obs is not None:
-                self.obs.on_refused(d.recipe_name, len(specs))
+    @property
+    def matches(self) -> int:
+        return self.pipeline.matches
+
+    @property
+    def reaction_rejects(self) -> int:
+        return self.pipeline.reaction_rejects
 
     # -- control -----------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
@@ -121,12 +114,7 @@ class Agent:
 
     def warm(self) -> None:
         """Compile every reaction before the first event, so the first kill pays no cold start."""
-        if self.runtime is None:
-            return
-        from ..runtime.dispatch import reaction_call
-        for r in self.bundle.recipes:
-            if r.reactions:
-                self.runtime.warm(*reaction_call(r))
+        self.pipeline.warm()
 
     def start(self) -> None:
         # Reactions run on worker threads: hand them the GIL within 0.5 ms instead of
@@ -219,10 +207,7 @@ class Agent:
 
     def close(self) -> None:
         self.sensor.close()
-        for p in self.printers:
-            p.close()
-        if self.runtime is not None:
-            self.runtime.close()
+        self.pipeline.close()
 
 
 def release_memory() -> None:

@@ -8,14 +8,16 @@ import uuid
 from collections import Counter, OrderedDict
 from typing import Any
 
-from ..core.kernel_tables import KernelModel, KernelTables
+from ..core.kernel_tables import KernelTables
+from ..core.vocab import FILE_ACTION_BIT
+from ..runtime.kernel_model import KernelModel
 from . import layout as L
 from .flows import DnsCache, FlowBook, flow_json
 from .procs import Clock, ProcessTable
 
-EXECVE = 1 << 14
 MAX_FILES = 65536
-OPEN = 1 << 5
+OPEN = 1 << FILE_ACTION_BIT["open"]
+CLOSE = 1 << FILE_ACTION_BIT["close"]
 
 
 def _decode(raw: bytes) -> str:
@@ -139,7 +141,7 @@ class Assembler:
     def _fdio(self, ev: L.FdioEvent) -> dict[str, Any] | None:
         h = ev.h
         key = (h.tgid, ev.fd)
-        if ev.actions & (1 << 12):  # close
+        if ev.actions & CLOSE:
             path, mask = self.fds.pop(key, ("", 0))
         else:
             path, mask = self.fds.get(key, ("", 0))

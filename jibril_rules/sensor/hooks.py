@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.kernel_tables import KernelTables
-from ..core.vocab import FILE_ACTION_BIT, action_mask
+from ..core.kheader import const
+from ..core.vocab import FILE_ACTION_BIT
 
-FD_ACTIONS = action_mask(["fasync", "flock", "fsync", "llseek", "mmap", "read", "write",
-                          "truncate", "close"])
+FD_ACTIONS = const("JB_FA_FD_MASK")  # actions observed on a tracked descriptor
 EXECVE = 1 << FILE_ACTION_BIT["execve"]
 _FD_IO = {"read", "pread64", "readv", "write", "pwrite64", "writev", "mmap", "lseek", "fsync",
           "fdatasync", "flock", "ftruncate"}

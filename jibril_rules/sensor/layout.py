@@ -7,55 +7,24 @@ definition; the record structs are mirrored here by hand.
 from __future__ import annotations
 
 import ctypes as ct
-import re
-from functools import cache
-from pathlib import Path
 
+from ..core.kheader import HEADER, PROGRAM, bpf_dir, const, constants
 from ..core.vocab import FILE_ACTIONS, FLOW_FLAGS
 
-HEADER = "jibril_events.h"
-PROGRAM = "jibril.bpf.c"
+__all__ = ["HEADER", "PROGRAM", "bpf_dir", "const", "constants"]  # the parser: core/kheader.py
 
+PATH_MAX = const("JB_PATH_MAX")
+ARGS_SIZE = const("JB_ARGS_SIZE")
+DNS_MAX = const("JB_DNS_MAX")
 
-def bpf_dir() -> Path:
-    """Where the BPF sources are: the installed package data, else the source checkout."""
-    here = Path(__file__).resolve().parent.parent
-    for cand in (here / "data" / "bpf", here.parent / "bpf"):
-        if (cand / PROGRAM).is_file() and (cand / HEADER).is_file():
-            return cand
-    raise FileNotFoundError(
-        f"BPF sources not found (looked in {here / 'data' / 'bpf'} and {here.parent / 'bpf'})"
-    )
-
-
-_DEFINE = re.compile(r"^#define\s+(JB_\w+)\s+\(?(-?(?:0x[0-9a-fA-F]+|\d+))(?:ULL|U|L)*\)?\s*(?:/\*.*)?$")
-
-
-@cache
-def constants() -> dict[str, int]:
-    """Every `#define JB_NAME <integer>` of the header."""
-    out: dict[str, int] = {}
-    for line in (bpf_dir() / HEADER).read_text().splitlines():
-        m = _DEFINE.match(line.strip())
-        if m:
-            out[m.group(1)] = int(m.group(2), 0)
-    return out
-
-
-def const(name: str) -> int:
-    return constants()[name]
-
-
-PATH_MAX = 255
-ARGS_SIZE = 1024
-DNS_MAX = 1024
-
-EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS = 1, 2, 3, 4, 5, 6, 7
-SENSORS = ("exec", "proc", "file", "fdio", "net", "dns")
-NSTATS = 3  # seen, sent, lost
-F_RELATIVE, F_NONCANON, F_TRUNCATED, F_SILENT, F_PASSED, F_ARGS_TRUNC = 1, 2, 4, 8, 16, 32
-F_CHDIR = 64
-FD_FILE, FD_DNS = 1, 2
+EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS = (
+    const(f"JB_EV_{n}") for n in ("EXEC", "FORK", "EXIT", "FILE", "FDIO", "FLOW", "DNS"))
+SENSORS = ("exec", "proc", "file", "fdio", "net", "dns")  # JB_S_* order
+NSTATS = const("JB_NSTATS")  # seen, sent, lost
+F_RELATIVE, F_NONCANON, F_TRUNCATED, F_SILENT, F_PASSED, F_ARGS_TRUNC, F_CHDIR = (
+    const(f"JB_F_{n}") for n in ("RELATIVE", "NONCANON", "TRUNCATED", "SILENT", "PASSED",
+                                 "ARGS_TRUNC", "CHDIR"))
+FD_FILE, FD_DNS = const("JB_FD_FILE"), const("JB_FD_DNS")
 AT_FDCWD = -100
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.kernel_tables import KernelTables
-from ..core.vocab import ALL_FILE_ACTIONS_MASK
+from ..core.vocab import ALL_FILE_ACTIONS_MASK, MECHANISMS
 from . import layout as L
 from .assemble import Assembler
 from .bccload import bpf_class, preflight
@@ -50,8 +50,7 @@ class SensorStats:
 
     @property
     def events(self) -> int:
-        return sum(self.userspace.get(m, 0) for m in ("file_access", "execution",
-                                                      "network_peers"))
+        return sum(self.userspace.get(m, 0) for m in MECHANISMS)
 
     def to_json(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "userspace": dict(self.userspace),

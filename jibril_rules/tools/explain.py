@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, assert_never
 
 from ..bundle import Bundle, CompiledRecipe
-from ..compiler.ir import AtomKey, IRNode, render_ir
+from ..compiler.index import describe, index_need
+from ..compiler.ir import render_ir
 from ..compiler.split import build_tables
-from ..core.kernel_tables import KernelModel
-from ..core.vocab import FILE_ACTIONS
+from ..core.ir import And, Atom, AtomKey, Const, Node, Or
+from ..core.vocab import FILE_ACTIONS, HELPER_NAMES
 from ..runtime.engine import getter
 from ..runtime.events import normalize
+from ..runtime.kernel_model import KernelModel
 from ..runtime.predicates import compile_atom
-from ..runtime.tree import describe, index_need
 
 CAPABILITIES = {
     "KillCurrent": "CAP_KILL", "KillParent": "CAP_KILL", "KillProcess": "CAP_KILL",
@@ -51,10 +52,6 @@ def kernel_lines(r: CompiledRecipe, atoms: list[AtomKey]) -> list[str]:
 
 
 def helpers_of(code: str) -> list[str]:
-    try:
-        from ..reactions import HELPER_NAMES
-    except ImportError:  # pragma: no cover
-        HELPER_NAMES = frozenset(CAPABILITIES)
     return sorted({m for m in _CALL.findall(code) if m in HELPER_NAMES})
 
 
@@ -82,9 +79,9 @@ def explain(b: Bundle, r: CompiledRecipe) -> str:
     lines.append(f"  userspace evaluates: {render_ir(r.ir.cond, atoms)}")
     lines += ["", "reactions:" if r.reactions else "reactions: none"]
     for i, rx in enumerate(r.reactions):
-        hs = helpers_of(str(rx["code"]))
+        hs = helpers_of(rx.code)
         caps = sorted({CAPABILITIES[h] for h in hs if h in CAPABILITIES})
-        lines.append(f"  #{i} {rx['format']} (code at line {rx['code_line']}): helpers "
+        lines.append(f"  #{i} {rx.format} (code at line {rx.code_line}): helpers "
                      f"{', '.join(hs) or 'none'}; needs {', '.join(caps) or 'nothing special'}")
     return "\n".join(lines) + "\n"
 
@@ -101,30 +98,32 @@ def trace(b: Bundle, r: CompiledRecipe, raw: dict[str, Any]) -> str:
 
     def ev_atom(i: int) -> bool:
         if i not in vals:
-            vals[i] = compile_atom(atoms[i])(get(atoms[i][0]))
+            vals[i] = compile_atom(atoms[i])(get(atoms[i].field))
         return vals[i]
 
-    def walk(n: IRNode, depth: int) -> bool:
+    def walk(n: Node, depth: int) -> bool:
         pad = "    " + "  " * depth
-        tag = n[0]
-        if tag in ("T", "F"):
-            return tag == "T"
-        if tag in ("a", "n"):
-            f = atoms[n[1]][0]
-            res = ev_atom(n[1]) == (tag == "a")
-            lines.append(f"{pad}{'true ' if res else 'FALSE'}  {render_ir(n, atoms)}   [{f} = {get(f)!r}]")
-            return res
-        lines.append(f"{pad}{'all of' if tag == '&' else 'any of'}:")
-        results = []
-        for k in n[1]:
-            res = walk(k, depth + 1)
-            results.append(res)
-            if tag == "&" and not res:
-                lines.append(f"{pad}  -> decided: this condition is false, the rest is not evaluated")
-                return False
-            if tag == "|" and res:
-                return True
-        return tag == "&"
+        match n:
+            case Const(value):
+                return value
+            case Atom(i, negated):
+                f = atoms[i].field
+                res = ev_atom(i) != negated
+                lines.append(f"{pad}{'true ' if res else 'FALSE'}  {render_ir(n, atoms)}   [{f} = {get(f)!r}]")
+                return res
+            case And(kids) | Or(kids):
+                is_and = isinstance(n, And)
+                lines.append(f"{pad}{'all of' if is_and else 'any of'}:")
+                for k in kids:
+                    res = walk(k, depth + 1)
+                    if is_and and not res:
+                        lines.append(f"{pad}  -> decided: this condition is false, the rest is not evaluated")
+                        return False
+                    if not is_and and res:
+                        return True
+                return is_and
+            case _:
+                assert_never(n)
 
     lines.append("  condition:")
     matched = walk(r.ir.cond, 0)

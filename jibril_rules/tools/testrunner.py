@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..bundle import Bundle, compile_ruleset
+from ..bundle import Bundle
+from ..compiler.driver import compile_ruleset
 from ..compiler.ruleset import load_paths
 from ..core.errors import Collector, Diagnostic, JibrilError, Span
 from ..core.source import LList, LMap, key_span, load_yaml, read_source, span_of
-from ..runtime.engine import Engine
+from ..runtime.engine import Detection, Engine
+from ..runtime.pipeline import Pipeline, reaction_runtime
 from .replay import EventLine, inline_events, read_events, resolve
+
+if TYPE_CHECKING:
+    from ..reactions import ExecutionRecord, ReactionRuntime
 
 
 @dataclass
@@ -134,13 +141,15 @@ def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, 
             res.failures.append(f"expect names unknown recipe '{name}'")
     strict = t.get("strict", True) is not False
     here = str(Path(tf).resolve().parent)
-    engine = Engine(bundle)
+    wanted = list(t.get("actions") or [])
+    calls: dict[str, list[tuple[str, list[Any]]]] = {}
     got: dict[str, set[str]] = {}
-    dets = []
-    for el in events:
-        for d in engine.process(el.event, normalized=True):
-            got.setdefault(d.recipe_name, set()).add(str(el.event.get("uuid")))
-            dets.append(d)
+    with _rehearsal(bool(wanted and reactions)) as runtime:
+        pipe = Pipeline(Engine(bundle), (), runtime,
+                        on_records=lambda d, recs: _record_calls(calls, d, recs))
+        for el in events:
+            for d in pipe.feed(el.event, normalized=True):
+                got.setdefault(d.recipe_name, set()).add(str(el.event.get("uuid")))
     for name, uuids in expect.items():
         missing = uuids - got.get(name, set())
         if missing:
@@ -149,29 +158,35 @@ def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, 
         extra = uuids - expect.get(name, set())
         if extra and (name in expect or (strict and folder_of.get(name) == here)):
             res.failures.append(f"{name} unexpectedly detected {sorted(extra)}")
-    wanted = list(t.get("actions") or [])
     if wanted and reactions:
-        res.failures += _check_actions(wanted, dets)
+        res.failures += _check_actions(wanted, calls)
     return res
 
 
-def _check_actions(wanted: list[Any], dets: list[Any]) -> list[str]:
-    from ..reactions import ReactionConfig, ReactionRuntime
-    from ..runtime.dispatch import reaction_call
-    fails: list[str] = []
+@contextlib.contextmanager
+def _rehearsal(needed: bool) -> Iterator[ReactionRuntime | None]:
+    """A monitor-mode reactions runtime whose state lives in a temp folder (None: not needed)."""
+    if not needed:
+        yield None
+        return
     with tempfile.TemporaryDirectory(prefix="jibril-test-") as tmp:
-        cfg = ReactionConfig(mode="monitor", state_dir=tmp + "/state", temp_root=tmp,
-                             audit_path=tmp + "/audit.jsonl")
-        rt = ReactionRuntime(cfg)
+        rt = reaction_runtime({"mode": "monitor", "state_dir": tmp + "/state", "temp_root": tmp,
+                               "audit_path": tmp + "/audit.jsonl"})
         try:
-            calls: dict[str, list[tuple[str, list[Any]]]] = {}
-            for d in dets:
-                ref, specs = reaction_call(d.recipe)
-                for rec in rt.run_now(ref, specs, d.event):
-                    for c in rec.calls:
-                        calls.setdefault(d.recipe_name, []).append((c.name, list(c.args)))
+            yield rt
         finally:
             rt.close()
+
+
+def _record_calls(calls: dict[str, list[tuple[str, list[Any]]]], d: Detection,
+                  records: Sequence[ExecutionRecord]) -> None:
+    for rec in records:
+        for c in rec.calls:
+            calls.setdefault(d.recipe_name, []).append((c.name, list(c.args)))
+
+
+def _check_actions(wanted: list[Any], calls: dict[str, list[tuple[str, list[Any]]]]) -> list[str]:
+    fails: list[str] = []
     for w in wanted:
         name, helper = str(w.get("recipe")), str(w.get("helper"))
         args = w.get("args")
