@@ -191,8 +191,9 @@ def test_a_recorded_habitat_and_scenario_are_kept(tmp_path: Path) -> None:
 DOMAIN_JS = """
 function process(data) {
   const r = NetBlockDomain();
+  const e = Errno();
   Info("res " + r);
-  if (r < 0) Error("errno " + Errno());
+  if (r < 0) Error("errno " + e);
 }
 """
 
