@@ -162,7 +162,8 @@ def _corrupt(path: str, why: str, hint: str = "recompile it with 'jibril compile
     return JibrilError([Diagnostic("JR080", why, Span(path), hint)])
 
 
-def from_bytes(data: bytes, path: str = "<bundle>") -> Bundle:
+def from_bytes(data: bytes, path: str = "<bundle>", allow_empty: bool = False) -> Bundle:
+    """Decode a bundle; every problem is a JR080 JibrilError (`allow_empty`: 0 recipes is fine)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -176,16 +177,22 @@ def from_bytes(data: bytes, path: str = "<bundle>") -> Bundle:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _corrupt(path, "not a jibril bundle (format marker missing)")
     ver = doc.get("version")
-    if not isinstance(ver, int) or ver > VERSION:
+    if isinstance(ver, bool) or not isinstance(ver, int) or ver < 1:
+        raise _corrupt(path, f"bundle format version {json.dumps(ver)} is not a version (1 to {VERSION})")
+    if ver > VERSION:
         raise _corrupt(path, f"bundle format version {ver} is newer than this jibril (reads {VERSION})",
                        "upgrade jibril-rules, or compile the recipes with this version")
     body = doc.get("body")
     if not isinstance(body, dict) or hash_of(body) != doc.get("hash"):
         raise _corrupt(path, "bundle hash does not match its contents (corrupt or edited)")
+    from .bundlecheck import body_problem
+    problem = body_problem(body, allow_empty)
+    if problem:
+        raise _corrupt(path, f"bundle is malformed: {problem}")
     try:
         return _from_body(body, str(doc["hash"]))
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise _corrupt(path, f"bundle is malformed: {e!r}") from None
+    except Exception as e:  # noqa: BLE001 - any decoding failure of a hashed body is corruption
+        raise _corrupt(path, f"bundle is malformed: {type(e).__name__}: {str(e)[:200]}") from None
 
 
 def _from_body(body: dict[str, Any], h: str) -> Bundle:

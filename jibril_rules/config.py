@@ -1,14 +1,39 @@
-"""Agent configuration (jibril.yaml): printers and the reactions runtime settings."""
+"""Agent configuration (jibril.yaml): one declarative schema, every error located, collected.
+
+Each section is a small table of `confschema.Field`s; add a section by adding one entry to
+`sections()`. No cerberus or lark here: `jibril run` loads this at start. Printers:
+`confprinters.py`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path as _P
 from typing import Any
 
+from .confprinters import PRINTER_KINDS, PrinterItem, PrinterKind, parse_printer
+from .core.confschema import (
+    At,
+    Bool,
+    Cidr,
+    Field,
+    Float,
+    Int,
+    Kind,
+    ListOf,
+    Nullable,
+    OneOf,
+    Path,
+    Section,
+    Str,
+    plain,
+    validate,
+)
 from .core.errors import Collector, JibrilError
-from .core.source import LMap, key_span, load_yaml, read_source, span_of
+from .core.source import load_yaml, read_source, span_of
+from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS
 
 DEFAULT_NAMES = ("jibril.yaml",)
 SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, for tests)
@@ -16,97 +41,204 @@ SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, 
 
 def find_config(root: str | None = None) -> str | None:
     """Search order: ./jibril.yaml, then ROOT/etc/jibril/jibril.yaml (what `service install` wrote)."""
-    found = next((p for p in DEFAULT_NAMES if Path(p).is_file()), None)
+    found = next((p for p in DEFAULT_NAMES if _P(p).is_file()), None)
     if found is not None:
         return found
-    system = Path(root or os.environ.get("JIBRIL_ROOT") or "/") / SYSTEM_CONFIG
+    system = _P(root or os.environ.get("JIBRIL_ROOT") or "/") / SYSTEM_CONFIG
     return str(system) if system.is_file() else None
+
+# Bounds shared with the recipe schema (per-recipe `timeout_ms:` / `memory_mb:` overrides).
+MAX_TIMEOUT_MS = MAX_REACTION_TIMEOUT_MS
+MAX_MEMORY_MB = MAX_REACTION_MEMORY_MB
+MAX_PID = 4_194_304  # PID_MAX_LIMIT on 64-bit Linux
+
+# ---- sections --------------------------------------------------------------------------
+
+_NAME = r"[A-Za-z0-9_.:\-]{1,64}"
+
+
+def _state_dir_default() -> str:
+    from .reactions.config import _default_state_dir
+    return _default_state_dir()
+
+
+REACTION_FIELDS: tuple[Field, ...] = (
+    Field("mode", Str(choices=("monitor", "enforce")), "monitor",
+          "monitor: helpers with side effects only record (dry run) | enforce"),
+    Field("netpolicy", Bool(), False, "true: NetBlock* manage our nftables table"),
+    Field("state_dir", Path(), None, "SQLite data store (default $JIBRIL_RULES_STATE or /var/lib/jibril-rules)"),
+    Field("temp_root", Path(absolute=True, sample="/tmp"), "/tmp", "CreateTempDir/RemoveDir stay below it"),
+    Field("writable_roots", ListOf(Path(absolute=True, sample="/srv/quarantine")), (),
+          "WriteFile may write here (besides temp_root)"),
+    Field("audit_path", Nullable(Path(allow_empty=True, sample="/var/log/jibril-audit.jsonl")), None,
+          "JSONL audit trail (null: state_dir/audit.jsonl, \"\": off)"),
+    Field("timeout_ms", Int(1, MAX_TIMEOUT_MS, "ms"), 2000, "per execution"),
+    Field("memory_mb", Int(1, MAX_MEMORY_MB, "MB"), 64, "per execution"),
+    Field("workers", Int(1, 256), 4, "reaction worker pool"),
+    Field("queue_size", Int(1, 1_000_000), 1024, "bounded queue; overflow is counted"),
+    Field("rate_limit", Int(0, 1_000_000), 0, "executions per recipe per rate_window_s (0: unlimited)"),
+    Field("rate_window_s", Float(0.001, 86_400, "s"), 1.0, "window of rate_limit"),
+    Field("dedup_window_s", Float(0, 86_400, "s"), 0.0, "same recipe + process within it: run once"),
+    Field("min_pid", Int(1, MAX_PID), 500, "kill helpers refuse lower pids"),
+    Field("protected_pids", ListOf(Int(1, MAX_PID)), (), "never killed"),
+    Field("protected_names", ListOf(Str(pattern=r"[^/\x00]{1,255}", what="a process name (no '/')",
+                                        sample="sshd")), (),
+          "comm or exe basename never killed"),
+    Field("net_table", Str(pattern=r"[A-Za-z][A-Za-z0-9_]{0,31}",
+                           what="an nftables table name (a letter, then letters, digits or _)",
+                           sample="jibril_rules"), "jibril_rules", "our own nftables inet table"),
+    Field("net_netns", Nullable(Str(pattern=r"[A-Za-z0-9_.\-]{1,64}", what="a network namespace name",
+                                    sample="jr-test")), None, "act inside this network namespace"),
+    Field("net_allowlist", ListOf(Cidr()), (), "CIDRs never blocked (loopback always is)"),
+    Field("allow_poweroff", Bool(), False, "PowerOff() acts only when true AND mode is enforce"),
+    Field("allow_panic", Bool(), False, "Panic() likewise"),
+    Field("shared_namespace", Str(pattern=_NAME, what="a namespace name", sample="shared"), "shared",
+          "data store namespace of `shared:` keys"),
+    Field("shell_path", Path(absolute=True, sample="/bin/sh"), "/bin/sh", "shell of shell reactions"),
+    Field("log_to_python", Bool(), True, "reaction logs also go to the Python logger"),
+)
+
+
+def _derived(name: str, annotation: Any) -> Kind:
+    """A kind for a ReactionConfig field this table does not list yet (strict by its type)."""
+    text = str(annotation).replace(" ", "")
+    return {"int": Int(0), "float": Float(0), "bool": Bool(), "str": Str(),
+            "str|None": Nullable(Str()), "int|None": Nullable(Int(0)),
+            "float|None": Nullable(Float(0)), "tuple[str,...]": ListOf(Str()),
+            "tuple[int,...]": ListOf(Int(0))}.get(text, Str())
+
+
+def reaction_section() -> Section:
+    """REACTION_FIELDS, plus any ReactionConfig field not listed (typed from its annotation)."""
+    from .reactions.config import ReactionConfig
+    listed = {f.name for f in REACTION_FIELDS}
+    extra = tuple(Field(f.name, _derived(f.name, f.type), None, "")
+                  for f in dataclasses.fields(ReactionConfig) if f.name not in listed)
+    return Section(REACTION_FIELDS + extra, "the reactions runtime (docs/reactions.md)")
+
+
+# -- observability (issue 11): `from`, `metrics`, `log`; consumed by observe/runner.py --
+
+
+def _listen_needs_token(raw: Any, vals: dict[str, Any], at: At) -> None:
+    """An endpoint off loopback serves metrics to the network: only with a token."""
+    from .observe.settings import DEFAULT_LISTEN, is_loopback, split_listen
+    listen = vals.get("listen", DEFAULT_LISTEN)
+    if listen and not vals.get("token"):
+        host, _ = split_listen(listen)
+        if not is_loopback(host):
+            at.diags.add("JR021", f"'{at.path}.listen' is {listen}, not a loopback address, so it "
+                         "needs a token", span_of(raw, "listen", at.span),
+                         "set metrics.token: a long random string, or listen on 127.0.0.1")
+
+
+def observe_sections() -> dict[str, Kind]:
+    from .observe.logs import FORMATS, LEVELS
+    from .observe.settings import DEFAULT_LISTEN
+    listen = Str(pattern=r"|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):\d{1,5}",
+                 what='HOST:PORT ("" turns the server off)', sample=DEFAULT_LISTEN)
+    paths = OneOf(((lambda v: isinstance(v, str), Path(sample="/etc/jibril/recipes")),
+                   (lambda v: True, ListOf(Path(sample="/etc/jibril/recipes")))),
+                  "a path or a list of paths")
+    return {
+        "from": paths,
+        "metrics": Section((
+            Field("listen", listen, DEFAULT_LISTEN, "/metrics, /healthz and the status page"),
+            Field("token", Nullable(Str(nonempty=True, sample="a-long-random-string")), None,
+                  "bearer token (required off loopback)"),
+            Field("stall_s", Float(0.1, 3600, "s"), 10.0, "/healthz is 503 after this long without a loop turn"),
+        ), "observability (docs/observability.md)", rules=(_listen_needs_token,)),
+        "log": Section((
+            Field("level", Nullable(Str(choices=(*LEVELS, "warn"))), None, "default info"),
+            Field("format", Str(choices=FORMATS), "text"),
+            Field("rate_per_s", Float(0, 1_000_000), 20.0, "reaction log records per recipe per second (0: unlimited)"),
+            Field("burst", Int(0, 1_000_000), 50),
+        ), "logging (docs/observability.md)"),
+    }
+
+
+OBSERVE_KEYS = ("from", "metrics", "log")
+
+
+def sections() -> dict[str, Kind]:
+    """Top-level keys of jibril.yaml. Add a section here: one entry, one table."""
+    return {
+        "printers": ListOf(PrinterItem(), max_items=64),
+        "reactions": reaction_section(),
+        **observe_sections(),
+    }
+
+
+def schema() -> Section:
+    return Section(tuple(Field(k, v) for k, v in sections().items()), dashes=False)
+
+
+# ---- loading ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Config:
-    printers: tuple[str, ...] = ("stdout",)
-    reactions: dict[str, Any] = field(default_factory=dict)
+    # printers as make_printers takes them: "stdout", "jsonl:/x", {"http": {...}}
+    printers: tuple[Any, ...] = ("stdout",)
+    reactions: dict[str, Any] = field(default_factory=dict)  # the keys the file sets, checked
     path: str | None = None
-    # -- observability (issue 11): from / metrics / log, checked by observe/settings.py --
+    # -- observability (issue 11): from / metrics / log as written, checked by the schema --
     observe: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)  # every checked top-level section
 
     @property
     def netpolicy(self) -> bool:
         return bool(self.reactions.get("netpolicy", False))
 
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """A checked value by path (`reactions.mode`), else the schema default, else `default`."""
+        node: Any = self.values
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return _schema_default(dotted, default)
+            node = node[part]
+        return node
+
+    def printer_specs(self, fmt: str = "human", extra: tuple[str, ...] = ()) -> list[Any]:
+        """What `run` and `replay` print to: stdout as --format says (unless the file lists
+        `none`), the file's other printers, then the `--output` ones (ValueError if bad)."""
+        from .observe.runner import printer_specs
+        outputs = tuple(parse_printer(x) for x in extra)
+        return printer_specs(self.printers, fmt, outputs)
+
+
+def _schema_default(dotted: str, default: Any) -> Any:
+    node: Any = schema()
+    for part in dotted.split("."):
+        if not isinstance(node, Section) or part not in node.by_name():
+            return default
+        f = node.by_name()[part]
+        node = f.kind if isinstance(f.kind, Section) else f
+    if isinstance(node, Field):
+        return default if node.default is None else node.default
+    return default
+
 
 def load_config(path: str | None) -> Config:
     """Load the given config, else the first of find_config(), else defaults."""
     if path is None:
-        found = find_config()
-        if found is None:
+        path = find_config()
+        if path is None:
             return Config()
-        path = found
     diags = Collector()
     src = read_source(path, diags)
     doc = load_yaml(src, diags) if src else None
-    if doc is not None and not isinstance(doc, LMap):
-        diags.add("JR021", "the configuration must be a mapping", span_of(doc), "see docs/config.md")
-    if diags.errors:
+    if doc is None and diags.errors:  # unreadable: nothing to check further
         raise JibrilError(diags.errors)
-    doc = doc or LMap()
-    from .observe import settings as obs
-    known = {"printers", "reactions", *obs.TOP_KEYS}
-    for k in doc:
-        if k not in known:
-            diags.add("JR020", f"unknown configuration key '{k}'", doc.key_spans[k],
-                      f"valid keys: {', '.join(sorted(known))}")
-    printers = doc.get("printers", ["stdout"])
-    if not isinstance(printers, list) or not all(isinstance(p, str | dict) for p in printers):
-        diags.add("JR021", "'printers' must be a list of strings", span_of(doc, "printers"),
-                  "e.g. printers: [stdout, jsonl:/var/log/jibril.jsonl]")
-    reactions = doc.get("reactions") or {}
-    if not isinstance(reactions, dict):
-        diags.add("JR021", "'reactions' must be a mapping", span_of(doc, "reactions"),
-                  "e.g. reactions: {mode: monitor, netpolicy: true}")
-    else:
-        _check_reactions(reactions, diags)
-    for where, msg, hint in obs.check(doc):
-        _locate(doc, where, msg, hint, diags)
-    if diags.errors:
+    from .core.errors import Span
+    got = validate(doc, schema(), diags, Span(path))
+    if got is None or diags.errors:
         raise JibrilError(diags.errors)
-    return Config(tuple(printers), dict(reactions), path,
-                  {k: doc[k] for k in obs.TOP_KEYS if k in doc})
+    printers = got.get("printers")
+    observe = {k: plain(doc[k]) for k in OBSERVE_KEYS if isinstance(doc, dict) and k in doc}
+    return Config(tuple(printers) if printers is not None else ("stdout",),
+                  dict(got.get("reactions") or {}), path, observe, got)
 
 
-def _locate(doc: Any, where: tuple[str | int, ...], msg: str, hint: str, diags: Collector) -> None:
-    """A problem found by observe/settings.py at a key path: JR020 for unknown keys."""
-    node, parent, last = doc, doc, where[0]
-    for k in where:
-        parent, last = node, k
-        nxt = node.get(k) if isinstance(node, dict) else (
-            node[k] if isinstance(node, list) and isinstance(k, int) and k < len(node) else None)
-        if nxt is None:
-            break
-        node = nxt
-    code = "JR020" if msg.startswith("unknown") and "option" in msg else "JR021"
-    span = key_span(parent, last) if isinstance(last, str) and code == "JR020" \
-        else span_of(parent, last)
-    diags.add(code, msg, span, hint)
-
-
-def _check_reactions(r: dict[str, Any], diags: Collector) -> None:
-    """Every key known and the whole section accepted by ReactionConfig, with spans."""
-    import dataclasses
-    import difflib
-
-    from .reactions import ReactionConfig
-    known = [f.name for f in dataclasses.fields(ReactionConfig)]
-    for k in r:
-        if str(k).replace("-", "_") not in known:
-            near = difflib.get_close_matches(str(k).replace("-", "_"), known, n=1)
-            diags.add("JR020", f"unknown reactions option '{k}'", key_span(r, str(k)),
-                      f"did you mean '{near[0]}'?" if near else "see docs/config.md")
-    if diags.errors:
-        return
-    try:
-        ReactionConfig.from_dict(dict(r))
-    except (ValueError, TypeError) as e:
-        diags.add("JR022", f"invalid reactions settings: {e}", span_of(r),
-                  "see docs/config.md for the allowed values")
+__all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "find_config", "load_config", "parse_printer",
+           "schema", "sections"]

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_mode_switch_takes_effect_on_the_next_run(tmp_path: Path) -> None:
     rt = ReactionRuntime(ReactionConfig(mode="monitor", state_dir=str(tmp_path / "s"),
                                         temp_root=str(tmp_path)))
-    reloads: list[int] = []
-    srv = ControlServer(str(tmp_path / "ctl.sock"), agent_handler(rt, lambda: reloads.append(1),
+    reloads: list[bool] = []
+    srv = ControlServer(str(tmp_path / "ctl.sock"), agent_handler(rt, lambda force=False: reloads.append(force),
                                                                   lambda: {"matches": 3}))
     srv.start()
     try:
@@ -41,7 +41,8 @@ def test_mode_switch_takes_effect_on_the_next_run(tmp_path: Path) -> None:
         assert rec.mode == "enforce" and victim.wait(timeout=5) == -signal.SIGKILL
         assert request(sock, {"cmd": "clear-mode", "recipe": "killer"})["mode"] == "monitor"
         assert request(sock, {"cmd": "stats"}) == {"ok": True, "stats": {"matches": 3}}
-        assert request(sock, {"cmd": "reload"})["ok"] and reloads == [1]
+        assert request(sock, {"cmd": "reload"})["ok"] and reloads == [False]
+        assert request(sock, {"cmd": "reload", "force": True})["force"] and reloads == [False, True]
         bad = request(sock, {"cmd": "mode", "mode": "loud"})
         assert not bad["ok"] and "monitor or enforce" in bad["error"]
         assert not request(sock, {"cmd": "nope"})["ok"]

@@ -38,7 +38,7 @@ REACTION_CODES = frozenset({"JR060", "JR061", "JR062", "JR063", "JR064"})
 # Every code the lint can produce from YAML input; each must be exercised by the corpus
 # (JR005 is exercised by test_invalid_utf8 below, from bytes written under tmp_path).
 REQUIRED_CODES = frozenset({
-    "JR001", "JR010", "JR011", "JR020", "JR021", "JR022", "JR023", "JR024", "JR030", "JR031",
+    "JR001", "JR007", "JR008", "JR010", "JR011", "JR020", "JR021", "JR022", "JR023", "JR024", "JR025", "JR030", "JR031",
     "JR040", "JR041", "JR042", "JR043", "JR044", "JR050", "JR051", "JR060", "JR061", "JR062",
     "JR063", "JR064", "JR071", "JR072",
 })
@@ -247,7 +247,7 @@ def test_cli_github_format() -> None:
     assert res.returncode == 1, res.stderr[-2000:]
     lines = res.stdout.splitlines()
     assert lines
-    pat = re.compile(r"::(error|warning) file=tests/lint_corpus/[^,]+\.yaml,line=[1-9]\d*,"
+    pat = re.compile(r"::(error|warning|notice) file=tests/lint_corpus/[^,]+\.yaml,line=[1-9]\d*,"
                      r"col=[1-9]\d*,title=JR\d{3}::\S.*")
     for line in lines:
         assert pat.fullmatch(line), line

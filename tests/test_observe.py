@@ -301,7 +301,7 @@ def test_config_keys_are_validated_with_locations(tmp_path: Path) -> None:
     got = {(d.code, d.span.line) for d in e.value.diagnostics}
     assert ("JR021", 2) in got  # not loopback without a token
     assert ("JR020", 4) in got  # unknown log option
-    assert ("JR021", 5) in got  # bad format
+    assert ("JR022", 5) in got  # bad format (a value not among the choices)
     assert any(c == "JR020" and line == 7 for c, line in got)
     p.write_text("from: [/x]\nmetrics: {listen: '', token: t}\nlog: {level: warning, format: json}\n"
                  "printers: [stdout, {syslog: {address: 'udp://127.0.0.1:514'}}]\n")

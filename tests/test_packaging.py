@@ -21,4 +21,4 @@ def test_wheel_ships_grammar_and_bpf(tmp_path: Path) -> None:
               "jibril_rules/data/bpf/jibril_events.h", "jibril_rules/py.typed"):
         assert f in names, f
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "jibril = jibril_rules.cli:main" in zipfile.ZipFile(whl).read(entry).decode()
+    assert "jibril = jibril_rules.cli:entry" in zipfile.ZipFile(whl).read(entry).decode()

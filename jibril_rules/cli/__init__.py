@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .app import main
+from .app import entry, main
 
 for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _m not in ("app", "__main__"):
         importlib.import_module(f"{__name__}.{_m}")
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]

@@ -1,5 +1,5 @@
 """`python3 -m jibril_rules.cli ...`."""
 
-from . import main
+from . import entry
 
-main()
+entry()

@@ -7,9 +7,10 @@ Thin: each command calls one module and turns JibrilError into located messages 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import click
 
@@ -31,6 +32,41 @@ def user_errors() -> Iterator[None]:
         sys.exit(1)
 
 
+def fail(msg: str, code: int = 1) -> NoReturn:
+    """One `error:` line on stderr and the exit code (1: inputs/environment, 2: usage)."""
+    click.echo(f"error: {msg}", err=True)
+    sys.exit(code)
+
+
+def write_or_fail(path: str, what: str, write: Callable[[], object]) -> None:
+    """Run `write()`; an unwritable path is a message naming it, not a traceback."""
+    try:
+        write()
+    except OSError as e:
+        fail(f"cannot write {what} {path}: {e.strerror or e}; check that the folder exists and is writable")
+
+
+def printers_or_fail(cfg: Any, fmt: str, outputs: tuple[str, ...]) -> list[Any]:
+    """The printers `run`/`replay` print to (config `printers:`, --format, --output), opened."""
+    try:
+        specs = cfg.printer_specs(fmt, outputs)
+    except ValueError as e:
+        fail(str(e), 2)
+    return open_printers(specs)
+
+
+def open_printers(specs: list[Any], metrics: Any | None = None) -> list[Any]:
+    """make_printers, with a file that cannot be opened a message instead of a traceback."""
+    from ..runtime.printers import make_printers
+    try:
+        return make_printers(specs, metrics=metrics)
+    except OSError as e:
+        fail(f"cannot write printer output {getattr(e, 'filename', '')}: {e.strerror or e}; "
+             "check that the folder exists and is writable")
+    except ValueError as e:
+        fail(str(e), 2)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jibril")
 def main() -> None:
@@ -41,3 +77,28 @@ def load_bundle(source: tuple[str, ...]) -> Any:
     from ..compiler.driver import load_any
     with user_errors():
         return load_any(list(source) or ["alchemies"])
+
+
+EX_SOFTWARE = 70  # sysexits.h: an internal software error
+
+
+def entry(argv: list[str] | None = None) -> None:
+    """The console script: `main` with a last-resort handler.
+
+    Every known failure has its own message; this catches only what we did not foresee, so
+    it says so in one line (and how to get the traceback) instead of dumping one.
+    """
+    try:
+        main.main(args=argv, prog_name="jibril")
+    except BrokenPipeError:  # `jibril ... | head`: the reader left; say nothing
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - the last resort, by design
+        if os.environ.get("JIBRIL_DEBUG"):
+            raise
+        text = (str(e).strip().splitlines() or [""])[0][:300]
+        sys.stderr.write(f"jibril: internal error: {type(e).__name__}: {text}\n"
+                         "  this is a bug in jibril-rules: please report it with the command line "
+                         "(JIBRIL_DEBUG=1 shows the traceback)\n")
+        sys.exit(EX_SOFTWARE)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from .app import main, print_diags, user_errors
+from ..core.errors import Diagnostic, JibrilError, Span
+from .app import main, print_diags, user_errors, write_or_fail
 
 
 @main.command()
@@ -21,17 +22,21 @@ from .app import main, print_diags, user_errors
 def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: str | None,
          output: str | None) -> None:
     """Check recipes; print every problem with file:line:column."""
-    from ..config import load_config
+    from ..config import Config, load_config
     from ..core.report import format_github, format_human, format_json, format_sarif
     from ..tools.lint import LintOptions, lint_paths
-    with user_errors():
+    cfg_diags: list[Diagnostic] = []
+    try:
         cfg = load_config(config_path)
+    except JibrilError as e:  # collect-all: the config's problems in the same report
+        cfg, cfg_diags = Config(), e.diagnostics
     np = cfg.netpolicy if netpolicy is None else netpolicy
     rs, diags = lint_paths(list(paths), LintOptions(netpolicy=np))
+    diags = cfg_diags + diags
     text = {"human": lambda: format_human(diags, rs.sources), "json": lambda: format_json(diags),
             "sarif": lambda: format_sarif(diags), "github": lambda: format_github(diags)}[fmt]()
     if output:
-        Path(output).write_text(text)
+        write_or_fail(output, "the report to", lambda: Path(output).write_text(text))
     else:
         click.echo(text, nl=False)
     n_err = sum(d.severity.value == "error" for d in diags)
@@ -61,7 +66,11 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
         sys.exit(1)
     with user_errors():
         b = compile_ruleset(rs, include_disabled)
-    write(b, output)
+    if not b.recipes:
+        print_diags([Diagnostic("JR023", "no recipes to compile (0 found)", Span(paths[0]),
+                                "point at files or folders that hold recipes ('- kind: ...')")])
+        sys.exit(1)
+    write_or_fail(output, "the bundle to", lambda: write(b, output))
     for line in summary(b, len(rs.sources), (time.perf_counter() - t0) * 1000, output, verbose):
         click.echo(line)
     if show_tables:

@@ -16,7 +16,8 @@ from .app import main
 @click.argument("mode", required=False, type=click.Choice(["monitor", "enforce"]))
 @click.option("--recipe", default=None, help="Apply the mode to one recipe only.")
 @click.option("--socket", "sock", default=None, help="Control socket of the agent.")
-def ctl(command: str, mode: str | None, recipe: str | None, sock: str | None) -> None:
+@click.option("--force", is_flag=True, help="reload: load the recipes even if there are none.")
+def ctl(command: str, mode: str | None, recipe: str | None, sock: str | None, force: bool) -> None:
     """Talk to a running agent: switch monitor/enforce (globally or per recipe), reload, stats."""
     from ..runtime.control import DEFAULT_SOCKET, request
     if command == "mode" and mode is None:
@@ -27,6 +28,8 @@ def ctl(command: str, mode: str | None, recipe: str | None, sock: str | None) ->
         msg["mode"] = mode
     if recipe:
         msg["recipe"] = recipe
+    if force:
+        msg["force"] = True
     path = sock or DEFAULT_SOCKET
     try:
         reply = request(path, msg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import main
+from .app import main, write_or_fail
 
 
 @main.command()
@@ -12,5 +12,7 @@ from .app import main
 def docs(out_dir: str) -> None:
     """Generate the field, operator, diagnostic and metrics reference pages from the registries."""
     from ..tools.docgen import write_docs
-    for p in write_docs(out_dir):
+    written: list[str] = []
+    write_or_fail(out_dir, "the reference pages to", lambda: written.extend(map(str, write_docs(out_dir))))
+    for p in written:
         click.echo(f"wrote {p}")

@@ -6,18 +6,17 @@ import json
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from ..runtime.control import DEFAULT_SOCKET
 from ..sensor.bccload import SensorUnavailable, preflight
-from .app import main
+from .app import fail, main, open_printers, user_errors
 
 
-def _fail(msg: str, code: int = 1) -> None:
-    click.echo(f"error: {msg}", err=True)
-    sys.exit(code)
+def _fail(msg: str, code: int = 1) -> NoReturn:
+    fail(msg, code)
 
 
 def _bundle(source: tuple[str, ...]) -> Any:
@@ -42,14 +41,15 @@ def _reload(source: tuple[str, ...]) -> Any:
 @click.option("--dry-run", is_flag=True, help="Reactions record what they would do (monitor mode).")
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Detect and print only.")
-@click.option("--for", "duration", type=float, default=None, help="Stop after SECONDS.")
+@click.option("--for", "duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after SECONDS.")
 @click.option("--stats", "stats_fmt", type=click.Choice(["text", "json"]), default="text",
               help="Format of the periodic status line (stderr).")
-@click.option("--status-every", type=float, default=10.0, show_default=True, help="Seconds between status lines.")
+@click.option("--status-every", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Seconds between status lines.")
 @click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
 @click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
 @click.option("--config", "config_path", default=None)
-@click.option("--aggregate", "aggregate_s", type=float, default=9.0, show_default=True,
+@click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=9.0, show_default=True,
               help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
@@ -71,34 +71,28 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     loaded; SIGHUP reloads the recipes without detaching; SIGINT/SIGTERM stop cleanly.
     """
     from ..config import load_config
-    from ..runtime.printers import make_printers
     from ..sensor.agent import Agent, AgentOptions
     if dry_run and enforce:
         _fail("--dry-run and --enforce exclude each other", 2)
+    from ..observe import runner as observe
+    from ..observe.settings import from_paths
+    with user_errors():  # the command line and the config first: they need no sensor
+        cfg = load_config(config_path)
+    try:
+        specs = cfg.printer_specs(fmt, outputs)
+    except ValueError as e:
+        _fail(str(e), 2)
     try:
         preflight()
     except SensorUnavailable as e:
         _fail(str(e))
-    from ..core.errors import JibrilError
-    from ..observe import runner as observe
-    from ..observe.settings import from_paths
-    try:
-        cfg = load_config(config_path)
-    except JibrilError as e:
-        from ..tools.lint import format_human
-        sys.stderr.write(format_human(e.diagnostics, {}))
-        sys.exit(1)
     try:
         obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
     except ValueError as e:
         _fail(str(e), 2)
     source = source or from_paths(cfg.observe)
     bundle = _bundle(source)
-    try:
-        printers = make_printers(observe.printer_specs(cfg.printers, fmt, outputs),
-                                 metrics=obs.metrics)
-    except (ValueError, TypeError, OSError) as e:
-        _fail(f"printers: {e}", 2)
+    printers = open_printers(specs, metrics=obs.metrics)
     runtime = None
     if not no_reactions and any(r.reactions for r in bundle.recipes):
         from ..runtime.pipeline import reaction_runtime
@@ -141,19 +135,25 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
 
 @main.command()
 @click.option("-o", "--output", "out_path", required=True, help="JSONL file to write raw events to.")
-@click.option("--for", "duration", type=float, default=None, help="Stop after SECONDS.")
+@click.option("--for", "duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after SECONDS.")
 @click.option("--from", "source", multiple=True,
               help="Record only what these recipes' kernel tables pass (default: everything).")
 def record(out_path: str, duration: float | None, source: tuple[str, ...]) -> None:
     """Record live raw events as JSONL for `jibril replay` (root)."""
     from ..sensor.sensor import Sensor
     try:
+        out = open(out_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the with below
+    except OSError as e:
+        _fail(f"cannot write events to {out_path}: {e.strerror}; check that the folder exists and is writable")
+    try:
         preflight()
     except SensorUnavailable as e:
+        out.close()
         _fail(str(e))
     tables = _bundle(source).tables if source else None
     n = 0
-    with open(out_path, "w", encoding="utf-8") as out:
+    with out:
         def write(ev: dict[str, Any]) -> None:
             nonlocal n
             out.write(json.dumps(ev, sort_keys=True) + "\n")

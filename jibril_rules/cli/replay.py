@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..core.errors import Diagnostic
-from .app import load_bundle, main, print_diags, user_errors
+from .app import fail, load_bundle, main, print_diags, printers_or_fail, user_errors
 
 
 @main.command()
@@ -22,7 +22,7 @@ from .app import load_bundle, main, print_diags, user_errors
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
-@click.option("--aggregate", "aggregate_s", type=float, default=0.0,
+@click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=0.0,
               help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
 @click.option("--config", "config_path", default=None)
 @click.option("--reactions-output", "reactions_out", default=None,
@@ -34,15 +34,20 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     from ..config import load_config
     from ..runtime.engine import Engine
     from ..runtime.pipeline import Pipeline, reaction_runtime
-    from ..runtime.printers import make_printers
     from ..tools.replay import read_events
     if dry_run and enforce:
-        click.echo("error: --dry-run and --enforce exclude each other", err=True)
-        sys.exit(2)
+        fail("--dry-run and --enforce exclude each other", 2)
     with user_errors():
         cfg = load_config(config_path)
     b = load_bundle(source)
-    printers = make_printers(["stdout" if fmt == "human" else "stdout:json", *outputs])
+    printers = printers_or_fail(cfg, fmt, outputs)
+    sink = None
+    if reactions_out:
+        try:
+            sink = open(reactions_out, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as e:
+            fail(f"cannot write reaction records to {reactions_out}: {e.strerror}; check that the "
+                 "folder exists and is writable")
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
     settings = dict(cfg.reactions)
     scratch = None
@@ -54,7 +59,6 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         reaction_runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
-    sink = open(reactions_out, "a", encoding="utf-8") if reactions_out else None  # noqa: SIM115
     pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
     try:
         for el in read_events(events, errs):

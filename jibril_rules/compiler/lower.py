@@ -89,6 +89,9 @@ def _strs(v: Any) -> list[str]:
 class Lowerer:
     def __init__(self, src: SourceFile | None, diags: Collector) -> None:
         self.src, self.diags = src, diags
+        # Conditions folded away while lowering (a constant arbitrary group): they never reach
+        # the IR, but their values are still type-checked so dead code cannot hide an error.
+        self.dead: list[A.Node] = []
 
     def recipe(self, e: LMap) -> Recipe:
         conds: list[A.Node] = []
@@ -211,6 +214,14 @@ class Lowerer:
         group_w = str(g["which"])
         item_w = whiches.pop() if len(whiches) == 1 else group_w
         if item_w == group_w:
+            self.dead.append(matched)
+            if preds:
+                verdict = ("always passes, so it has no effect" if group_w == "pertinent"
+                           else "always rejects, so the recipe can never match")
+                self.diags.warn("JR025", f"this arbitrary group {verdict}: its items and the group "
+                                f"are all '{group_w}'", s,
+                                "give the group the opposite 'which' of its items, so that a "
+                                "match of the items decides (see docs/recipes.md)")
             return A.Const(group_w == "pertinent", s)
         return matched if item_w == "pertinent" else A.Not(matched, s)
 

@@ -8,8 +8,10 @@ from typing import Any
 
 from ..core.errors import Collector, Diagnostic, Span
 from ..core.source import LList, LMap, SourceFile, load_yaml, read_source, span_of
+from . import ast as A
 from .lower import Lowerer
 from .recipe import Exception_, Recipe
+from .salvage import Salvaged, salvage
 from .satisfy import check_satisfiable
 from .schema import entry_type, validate
 from .typecheck import Checker, Env
@@ -22,6 +24,8 @@ class Ruleset:
     recipes: tuple[Recipe, ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, SourceFile] = field(default_factory=dict, compare=False)
+    # Recipes whose structure is broken: checked (when:, values, reactions) but never compiled.
+    salvaged: tuple[Recipe, ...] = field(default=(), compare=False)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +66,7 @@ class Collected:
     checker: Checker
     recipes: list[Recipe]
     exceptions: dict[str, list[tuple[Exception_, LMap]]]  # by recipe name
+    salvaged: list[Recipe] = field(default_factory=list)  # broken structure: checked only
 
 
 def load_paths(paths: list[str]) -> Ruleset:
@@ -73,7 +78,7 @@ def load_paths(paths: list[str]) -> Ruleset:
         diags.add("JR044", "macros refer to each other too deeply (more than ~900 levels)",
                   Span(files[0] if files else "<input>"), "flatten the chain of macros")
         return Ruleset((), tuple(diags.items), sources)
-    return Ruleset(resolve(got, diags), tuple(diags.items), sources)
+    return Ruleset(resolve(got, diags), tuple(diags.items), sources, tuple(got.salvaged))
 
 
 def read(paths: list[str], diags: Collector) -> tuple[list[str], dict[str, SourceFile], list[Entry]]:
@@ -100,6 +105,10 @@ def read(paths: list[str], diags: Collector) -> tuple[list[str], dict[str, Sourc
                 continue
             if validate(entry, diags):
                 entries.append((src, entry, entry_type(entry)))
+            else:  # collect-all: the well-formed rest is still checked, never compiled
+                rest = salvage(entry)
+                if rest is not None:
+                    entries.append((src, rest, entry_type(rest)))
     return files, sources, entries
 
 
@@ -116,22 +125,34 @@ def collect(entries: list[Entry], diags: Collector) -> Collected | None:
     except RecursionError:
         return None
     recipes: list[Recipe] = []
+    salvaged: list[Recipe] = []
     seen: dict[str, Span] = {}
     extra: dict[str, list[tuple[Exception_, LMap]]] = {}
     for src, e, kind in entries:
         low = Lowerer(src, diags)
+        broken = isinstance(e, Salvaged)
         if kind == "exception":
             exc = low.exception(e, str(e["exception"]))
-            extra.setdefault(str(e["recipe"]), []).append((exc, e))
+            if broken:
+                _check_only(checker, exc.condition, diags, exc.span)
+            else:
+                extra.setdefault(str(e["recipe"]), []).append((exc, e))
         elif kind == "recipe":
             r = low.recipe(e)
+            for node in low.dead:  # folded away while lowering, still type-checked
+                _check_only(checker, node, diags, r.span)
+            if broken:
+                for node in (r.condition, *(x.condition for x in r.exceptions)):
+                    _check_only(checker, node, diags, r.span)
+                salvaged.append(r)
+                continue
             if r.name in seen:
                 diags.add("JR050", f"recipe name '{r.name}' is already used at {seen[r.name]}",
                           span_of(e, "name"), "give every recipe a unique name")
                 continue
             seen[r.name] = span_of(e, "name")
             recipes.append(r)
-    return Collected(env, checker, recipes, extra)
+    return Collected(env, checker, recipes, extra, salvaged)
 
 
 def resolve(got: Collected, diags: Collector) -> tuple[Recipe, ...]:
@@ -140,9 +161,10 @@ def resolve(got: Collected, diags: Collector) -> tuple[Recipe, ...]:
     names = {r.name for r in got.recipes}
     for rname, lst in got.exceptions.items():
         if rname not in names:
-            for _, e in lst:
+            for exc, e in lst:
                 diags.add("JR051", f"exception '{e['exception']}' names unknown recipe '{rname}'",
                           span_of(e, "recipe"), "check the recipe name")
+                _check_only(got.checker, exc.condition, diags, exc.span)
     for r in got.recipes:
         excs = r.exceptions + tuple(x for x, _ in got.exceptions.get(r.name, []))
         try:
@@ -157,6 +179,14 @@ def resolve(got: Collected, diags: Collector) -> tuple[Recipe, ...]:
         check_satisfiable(rec, diags)
         out.append(rec)
     return tuple(out)
+
+
+def _check_only(checker: Checker, node: A.Node, diags: Collector, span: Span) -> None:
+    """Type-check a condition for its diagnostics only (it is never compiled)."""
+    try:
+        checker.resolve(node)
+    except RecursionError:
+        diags.add("JR044", "macros nest too deeply", span, "flatten the chain of macros")
 
 
 def _collect_names(entries: list[tuple[SourceFile, LMap, str]], env: Env, diags: Collector) -> None:

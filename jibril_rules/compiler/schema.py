@@ -16,10 +16,13 @@ from ..core.vocab import (
     FILE_ACTIONS,
     FLOW_FLAGS,
     IMPORTANCE,
+    MAX_REACTION_MEMORY_MB,
+    MAX_REACTION_TIMEOUT_MS,
     MECHANISMS,
     PROTOCOLS,
     TIMES_KINDS,
 )
+from ..core.yaml12 import yaml11_bool_hint
 
 MECHANISMS_SUPPORTED = MECHANISMS
 BREEDS = ("file_access", "execution", "remote_domains", "remote_ips", "local_domains",
@@ -65,7 +68,8 @@ RECIPE_SCHEMA: dict[str, Any] = {
     "reactions": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
         "format": {"type": "string", "allowed": ("js", "shell"), "required": True},
         "code": {"type": "string", "required": True, "empty": False},
-        "timeout_ms": {"type": "integer", "min": 1}, "memory_mb": {"type": "integer", "min": 1}}}},
+        "timeout_ms": {"type": "integer", "min": 1, "max": MAX_REACTION_TIMEOUT_MS},
+        "memory_mb": {"type": "integer", "min": 1, "max": MAX_REACTION_MEMORY_MB}}}},
     "file_actions": _ACTIONS, "file_actions_how": _HOW, "file_actions_excl": _ACTIONS,
     "bases": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
         "base": _S, "dir": _S, "regex": _S}}},
@@ -126,6 +130,14 @@ def validate(entry: LMap, diags: Collector) -> bool:
     return len(diags.items) == before
 
 
+def schema_errors(entry: LMap, kind: str) -> list[tuple[tuple[Any, ...], int]]:
+    """(document path, cerberus error code) of every problem, reporting nothing."""
+    v = _validator(kind)
+    if v.validate(dict(entry), normalize=False):
+        return []
+    return [(tuple(e.document_path), e.code) for e in _flatten(v._errors)]
+
+
 def _flatten(errs: Any) -> list[Any]:
     out: list[Any] = []
     for e in errs:
@@ -176,8 +188,9 @@ def _report(entry: LMap, kind: str, err: Any, diags: Collector) -> None:
     elif err.code == cerr.BAD_TYPE.code:
         want = err.constraint if isinstance(err.constraint, str) else " or ".join(err.constraint)
         got = type(err.value).__name__
+        hint = (yaml11_bool_hint(err.value) if "boolean" in want else None) or f"write a {want} here"
         diags.add("JR021", f"'{where}' must be {want}, not {_tname(got)}",
-                  span_of(container, last), f"write a {want} here")
+                  span_of(container, last), hint)
     elif err.code in (cerr.UNALLOWED_VALUE.code, cerr.UNALLOWED_VALUES.code):
         allowed = [str(a) for a in err.constraint]
         near = difflib.get_close_matches(str(err.value), allowed, n=1)
@@ -206,4 +219,4 @@ def _tname(t: str) -> str:
             "NoneType": "null", "dict": "mapping"}.get(t, t)
 
 
-__all__ = ["validate", "entry_type", "LList"]
+__all__ = ["validate", "entry_type", "schema_errors", "LList"]

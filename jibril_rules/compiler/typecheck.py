@@ -54,8 +54,9 @@ class Checker:
 
     def _unknown(self, kind: str, name: str, span: Span, known: dict[str, Any], body: str) -> None:
         near = difflib.get_close_matches(name, list(known), n=1)
+        other = (f'quote a literal: ("{name}"), or define ' if kind == "list" else "define ")
         self.diags.add("JR043", f"unknown {kind} '{name}'", span,
-                       f"did you mean '{near[0]}'?" if near else f"define it with '- {kind}: NAME' and {body}")
+                       f"did you mean '{near[0]}'?" if near else f"{other}it with '- {kind}: NAME' and {body}")
 
     def check_macros(self) -> None:
         """Check every macro, used or not, so an unused macro's errors still show in lint."""
@@ -66,16 +67,34 @@ class Checker:
         if not isinstance(n.value, tuple):
             return n
         out: list[str | int] = []
+        f = FIELDS.get(n.field)
         for v in n.value:
             if isinstance(v, A.ListRef):
                 lst = self.env.lists.get(v.name)
                 if lst is None:
+                    if self._bare_word(v, f):
+                        out.append(v.name)
+                        continue
                     self._unknown("list", v.name, v.span, self.env.lists, "'items:'")
                     continue
                 out.extend(lst[0])
             else:
                 out.append(v)
         return A.Cmp(n.field, n.op, tuple(dict.fromkeys(out)), n.span)
+
+    def _bare_word(self, v: A.ListRef, f: Any) -> bool:
+        """Falco style `in (nginx, apache2)`: a bare word that names no list is the string.
+
+        Only for string fields, and not when it looks like a misspelt list name (then the
+        unknown-list error with the suggestion is more useful than a silent literal).
+        """
+        if f is None or f.type.scalar is not FType.STR:
+            return False
+        if difflib.get_close_matches(v.name, list(self.env.lists), n=1, cutoff=0.8):
+            return False
+        self.diags.note("JR045", f"'{v.name}' names no list, so it is read as the string \"{v.name}\"",
+                        v.span, f'quote it ("{v.name}") to say so, or define it with \'- list: {v.name}\'')
+        return True
 
     def check_cmp(self, n: A.Cmp) -> A.Node:
         n = self._expand(n)

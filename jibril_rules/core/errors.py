@@ -9,6 +9,7 @@ from enum import Enum
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # how lint read something it accepted (e.g. a bare word as a string)
 
 
 @dataclass(frozen=True, order=True)
@@ -52,6 +53,9 @@ class Collector:
     def warn(self, code: str, message: str, span: Span, hint: str = "") -> None:
         self.add(code, message, span, hint, Severity.WARNING)
 
+    def note(self, code: str, message: str, span: Span, hint: str = "") -> None:
+        self.add(code, message, span, hint, Severity.NOTE)
+
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity is Severity.ERROR]
@@ -76,6 +80,8 @@ CODES: dict[str, str] = {
     "JR004": "nesting too deep",
     "JR005": "file is not valid UTF-8",
     "JR006": "file cannot be read",
+    "JR007": "duplicate key in a YAML mapping",
+    "JR008": "number with a leading zero (decimal in YAML 1.2, octal in YAML 1.1)",
     "JR010": "a recipe file must be a YAML list",
     "JR011": "list entry must be a mapping",
     "JR020": "unknown key",
@@ -83,6 +89,7 @@ CODES: dict[str, str] = {
     "JR022": "invalid value",
     "JR023": "required key missing",
     "JR024": "conflicting keys",
+    "JR025": "arbitrary group has no effect (constant verdict)",
     "JR030": "invalid regular expression",
     "JR031": "regular expression may backtrack catastrophically",
     "JR040": "syntax error in expression",
@@ -90,8 +97,10 @@ CODES: dict[str, str] = {
     "JR042": "operator does not apply to this field or value",
     "JR043": "unknown list or macro",
     "JR044": "macro refers to itself",
+    "JR045": "a bare word in a list is read as a string (no list of that name)",
     "JR050": "duplicate name",
     "JR051": "exception names an unknown recipe",
+    "JR052": "recipe test names an unknown recipe",
     "JR060": "JavaScript syntax error",
     "JR061": "JavaScript reaction has no process(data) function",
     "JR062": "call to an unknown helper function",

@@ -20,21 +20,37 @@ def _source_lines(path: str, sources: dict[str, Any]) -> Any:
     return sources[path]
 
 
+NO_SOURCE_CODES = frozenset({"JR080", "JR002", "JR006"})  # no text line to show
+MAX_SHOWN = 160  # characters of a source line shown around the column
+
+
+def _window(text: str, col: int) -> tuple[str, int]:
+    """A long line cut to MAX_SHOWN characters around `col` (with the caret's new column)."""
+    if len(text) <= MAX_SHOWN:
+        return text, col
+    start = max(0, min(col - 1 - MAX_SHOWN // 2, len(text) - MAX_SHOWN))
+    head = "..." if start else ""
+    tail = "..." if start + MAX_SHOWN < len(text) else ""
+    return head + text[start:start + MAX_SHOWN] + tail, col - start + len(head)
+
+
 def format_human(diags: list[Diagnostic], sources: dict[str, Any]) -> str:
     out: list[str] = []
     sources = dict(sources)
     for d in diags:
         out.append(f"{d.span}: {d.severity.value} {d.code}: {d.message}")
-        src = _source_lines(d.span.file, sources)
+        # a bundle is one line of JSON: never its "source line"
+        src = _source_lines(d.span.file, sources) if d.code not in NO_SOURCE_CODES else None
         if src is not None and 0 < d.span.line <= len(src.lines):
-            text = src.lines[d.span.line - 1]
+            text, col = _window(src.lines[d.span.line - 1], max(d.span.col, 1))
             out.append(f"    {text}")
-            out.append("    " + " " * (max(d.span.col, 1) - 1) + "^")
+            out.append("    " + " " * (col - 1) + "^")
         if d.hint:
             out.append(f"    hint: {d.hint}")
     n_err = sum(d.severity is Severity.ERROR for d in diags)
-    n_warn = len(diags) - n_err
-    out.append(f"{n_err} error(s), {n_warn} warning(s)")
+    n_warn = sum(d.severity is Severity.WARNING for d in diags)
+    n_note = len(diags) - n_err - n_warn
+    out.append(f"{n_err} error(s), {n_warn} warning(s)" + (f", {n_note} note(s)" if n_note else ""))
     return "\n".join(out) + "\n"
 
 
@@ -45,7 +61,7 @@ def format_json(diags: list[Diagnostic]) -> str:
 def format_github(diags: list[Diagnostic]) -> str:
     lines = []
     for d in diags:
-        kind = "error" if d.severity is Severity.ERROR else "warning"
+        kind = {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(d.severity, "notice")
         msg = f"{d.message}. {d.hint}".replace("%", "%25").replace("\n", "%0A")
         lines.append(f"::{kind} file={d.span.file},line={d.span.line},col={d.span.col},title={d.code}::{msg}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -60,7 +76,7 @@ def format_sarif(diags: list[Diagnostic]) -> str:
     for d in diags:
         results.append({
             "ruleId": d.code, "ruleIndex": used.index(d.code),
-            "level": "error" if d.severity is Severity.ERROR else "warning",
+            "level": d.severity.value,  # error | warning | note, SARIF's own levels
             "message": {"text": d.message + (f" Hint: {d.hint}" if d.hint else "")},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": d.span.file},

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from . import yaml12
 from .errors import Collector, Span
 
 MAX_BYTES = 8 * 1024 * 1024
@@ -88,13 +89,22 @@ def _span(path: str, node: yaml.Node) -> Span:
     return Span(path, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _scalar(path: str, node: yaml.ScalarNode) -> Any:
+def _scalar(path: str, node: yaml.ScalarNode, diags: Collector | None = None) -> Any:
     tag = node.tag
     value: Any = node.value
     if tag == "tag:yaml.org,2002:str" or node.style in ("'", '"', "|", ">"):
         s = LStr(value)
         s.span, s.style = _span(path, node), node.style
         return s
+    if not node.style:  # a plain scalar: typed by the YAML 1.2 core schema
+        known, typed = yaml12.plain_value(tag, value)
+        if known:
+            if diags is not None and isinstance(typed, int) and yaml12.leading_zero(value):
+                diags.warn("JR008", f"'{value}' is the decimal number {typed} (YAML 1.2); YAML 1.1 "
+                           f"tools read it as the octal {int(value, 8) if set(value.lstrip('+-')) <= set('01234567') else typed}",
+                           _span(path, node), f"write {typed}, 0o{value.lstrip('+-0') or '0'} for octal, "
+                           f"or \"{value}\" for a string")
+            return typed
     constructor = yaml.SafeLoader.yaml_constructors.get(tag)
     if constructor is None:
         s = LStr(value)
@@ -109,9 +119,10 @@ def _scalar(path: str, node: yaml.ScalarNode) -> Any:
 
 
 class _Converter:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, diags: Collector | None = None) -> None:
         self.path = path
         self.count = 0
+        self.diags = diags
 
     def convert(self, node: yaml.Node, depth: int = 0) -> Any:
         self.count += 1
@@ -121,7 +132,7 @@ class _Converter:
         if depth > MAX_DEPTH:
             raise _Budget("JR004", f"nesting deeper than {MAX_DEPTH} levels", _span(self.path, node))
         if isinstance(node, yaml.ScalarNode):
-            return _scalar(self.path, node)
+            return _scalar(self.path, node, self.diags)
         if isinstance(node, yaml.SequenceNode):
             out = LList()
             out.span, out.item_spans = _span(self.path, node), []
@@ -134,6 +145,11 @@ class _Converter:
         m.span, m.key_spans, m.value_spans, m.value_styles = _span(self.path, node), {}, {}, {}
         for knode, vnode in node.value:
             key = str(knode.value) if isinstance(knode, yaml.ScalarNode) else repr(knode)
+            if key in m and self.diags is not None:
+                first = m.key_spans[key]
+                self.diags.add("JR007", f"duplicate key '{key}' (first at line {first.line}, "
+                               f"column {first.col})", _span(self.path, knode),
+                               "remove one of them: YAML keeps only the last, silently")
             m[key] = self.convert(vnode, depth + 1)
             m.key_spans[key] = _span(self.path, knode)
             m.value_spans[key] = _span(self.path, vnode)
@@ -190,7 +206,7 @@ def read_source(path: str, diags: Collector) -> SourceFile | None:
     return SourceFile(path, text, split_lines(text))
 
 
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_LOADER = yaml12.Loader  # libyaml, YAML 1.2 core-schema scalars
 GUARD_DEPTH = 200
 
 
@@ -264,7 +280,7 @@ def load_yaml(src: SourceFile, diags: Collector) -> Any:
                   _span(src.path, big), "remove YAML anchors/aliases")
         return None
     try:
-        return _Converter(src.path).convert(node)
+        return _Converter(src.path, diags).convert(node)
     except _Budget as b:
         hint = "remove YAML anchors/aliases" if b.code == "JR003" else "flatten the document"
         diags.add(b.code, b.msg, b.span, hint)

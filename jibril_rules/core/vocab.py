@@ -78,3 +78,9 @@ def action_mask(names: list[str] | tuple[str, ...]) -> int:
     for a in expand_actions(names):
         m |= 1 << FILE_ACTION_BIT[a]
     return m
+
+
+# Limits of one reaction execution: jibril.yaml's `reactions.timeout_ms/memory_mb` and a
+# recipe's per-reaction overrides are bounded by the same numbers.
+MAX_REACTION_TIMEOUT_MS = 600_000
+MAX_REACTION_MEMORY_MB = 4096

@@ -73,6 +73,6 @@ def serve(obs: Observability, token: str | None) -> None:
 def printer_specs(cfg_printers: tuple[Any, ...], fmt: str, outputs: tuple[str, ...]) -> list[Any]:
     """stdout as --format says (unless the config says none), then the config's other
     printers, then --output ones."""
-    first = [] if tuple(cfg_printers) == ("none",) else ["stdout" if fmt == "human" else "stdout:json"]
+    first = [] if "none" in cfg_printers else ["stdout" if fmt == "human" else "stdout:json"]
     rest = [p for p in cfg_printers if not (isinstance(p, str) and p in STDOUT_PRINTERS)]
     return [*first, *rest, *outputs]

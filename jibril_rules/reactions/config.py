@@ -75,6 +75,7 @@ class ReactionConfig:
     log_to_python: bool = True
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r} (monitor or enforce)")
         for name in ("timeout_ms", "memory_mb", "workers", "queue_size"):
@@ -85,6 +86,25 @@ class ReactionConfig:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+
+    def _check_types(self) -> None:
+        """Strict types, the last line behind jibril.yaml's schema: a string "false" is no
+        boolean, a scalar is no list (it would become its characters), `true` is no number."""
+        for f in dataclasses.fields(self):
+            v, want = getattr(self, f.name), str(f.type).replace(" ", "")
+            if want.endswith("|None"):
+                if v is None:
+                    continue
+                want = want[: -len("|None")]
+            ok = {"bool": isinstance(v, bool),
+                  "int": isinstance(v, int) and not isinstance(v, bool),
+                  "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+                  "str": isinstance(v, str)}.get(want, True)
+            if want.startswith("tuple[") and isinstance(v, (str, bytes, Mapping)):
+                ok = False
+            if not ok:
+                what = "a list" if want.startswith("tuple[") else want
+                raise TypeError(f"reactions option {f.name} must be {what}, not {v!r}")
 
     @property
     def effective_writable_roots(self) -> tuple[str, ...]:

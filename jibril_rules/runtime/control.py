@@ -71,7 +71,7 @@ def _err(msg: str) -> dict[str, Any]:
     return {"ok": False, "error": msg}
 
 
-def agent_handler(runtime: Any | None, reload: Callable[[], None],
+def agent_handler(runtime: Any | None, reload: Callable[..., None],
                   stats: Callable[[], dict[str, Any]]) -> Handler:
     """Commands: ping, stats, reload, mode {mode, recipe?}, clear-mode {recipe}."""
     def handle(msg: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +81,9 @@ def agent_handler(runtime: Any | None, reload: Callable[[], None],
         if cmd == "stats":
             return {"ok": True, "stats": stats()}
         if cmd == "reload":
-            reload()
-            return {"ok": True, "reload": "requested"}
+            force = msg.get("force") is True
+            reload(force=force)
+            return {"ok": True, "reload": "requested", "force": force}
         if cmd in ("mode", "clear-mode"):
             if runtime is None:
                 return _err("reactions are disabled in this agent (--no-reactions)")

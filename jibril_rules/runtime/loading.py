@@ -24,7 +24,7 @@ def load_isolated(paths: list[str], include_disabled: bool = False) -> Bundle:
     r = subprocess.run([sys.executable, "-c", code, json.dumps(paths), str(int(include_disabled))],
                        capture_output=True, timeout=600, check=False)
     if r.returncode == 0:
-        return from_bytes(r.stdout, "<compiled recipes>")
+        return from_bytes(r.stdout, "<compiled recipes>", allow_empty=True)
     try:
         diags = [Diagnostic(d["code"], d["message"], Span(d["file"], d["line"], d["column"]),
                             d["hint"], Severity(d["severity"])) for d in json.loads(r.stderr)]

@@ -72,6 +72,7 @@ class Agent:
         self.sensor = Sensor(bundle.tables, self.on_event)
         self._stop = False
         self._reload = False
+        self._force = False
         self._last: SensorStats | None = None
 
     # -- event path --------------------------------------------------------------------
@@ -90,7 +91,9 @@ class Agent:
     def stop(self, *_: Any) -> None:
         self._stop = True
 
-    def request_reload(self, *_: Any) -> None:
+    def request_reload(self, *_: Any, force: bool = False) -> None:
+        """SIGHUP or `jibril ctl reload [--force]`: reload at the next loop turn."""
+        self._force = self._force or force
         self._reload = True
 
     def install_signals(self) -> None:
@@ -98,10 +101,20 @@ class Agent:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGHUP, self.request_reload)
 
-    def reload(self, bundle: Any | None = None) -> None:
+    def reload(self, bundle: Any | None = None, force: bool = False) -> bool:
+        """Swap in the new bundle; False when refused (the current one keeps running).
+
+        A reload that would drop every recipe (an emptied or unmounted recipe folder) leaves
+        the agent blind, so it is refused unless forced (`jibril ctl reload --force`).
+        """
         b = bundle if bundle is not None else (self.loader() if self.loader else None)
         if b is None:
-            return
+            return False
+        if not b.recipes and self.bundle.recipes and not force:
+            self._say(f"jibril: reload refused: the new recipes are empty (0 recipes); keeping the "
+                      f"current bundle ({len(self.bundle.recipes)} recipes). Use `jibril ctl reload "
+                      "--force` to run with no recipes")
+            return False
         rep = self.sensor.reload(b.tables)
         self.engine.reload(b)
         self.bundle = b
@@ -111,6 +124,7 @@ class Agent:
             self.obs.on_bundle(str(b.hash), rep.gen, [r.name for r in b.recipes], reload=True)
         self._say(f"jibril: reloaded bundle {str(b.hash)[:12]} ({len(b.recipes)} recipes, "
                   f"{rep.entries} kernel entries, generation {rep.gen}, {rep.seconds * 1e3:.1f} ms)")
+        return True
 
     def warm(self) -> None:
         """Compile every reaction before the first event, so the first kill pays no cold start."""
@@ -186,9 +200,9 @@ class Agent:
                     self.obs.tick(now)
                 self.watchdog.maybe_ping(now)
                 if self._reload:
-                    self._reload = False
+                    self._reload, force, self._force = False, self._force, False
                     try:
-                        self.reload()
+                        self.reload(force=force)
                     except Exception as e:  # a bad bundle keeps the old one running
                         if self.obs is not None:
                             self.obs.on_bundle("", 0, [], ok=False, reload=True)

@@ -26,7 +26,7 @@ def lint_paths(paths: list[str], opts: LintOptions | None = None) -> tuple[Rules
     rs = load_paths(paths)
     diags = Collector(list(rs.diagnostics))
     if opts.check_reactions:
-        for r in rs.recipes:
+        for r in rs.recipes + rs.salvaged:  # a recipe with a broken structure too
             check_reactions(r, opts, diags)
     items = sorted(set(diags.items), key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))
     return rs, items

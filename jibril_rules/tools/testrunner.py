@@ -1,26 +1,30 @@
-"""`jibril test`: recipe tests kept next to recipes (events -> expected detections and actions)."""
+"""`jibril test`: recipe tests kept next to recipes (events -> expected detections and actions).
+
+A test replays its events (`repeat` times, the engine and the reactions' data store carried
+across runs) through the engine and, when it asserts anything about reactions, through a
+rehearsal reactions runtime (monitor mode, scratch state: nothing acts on the host). Every
+test in every file is counted: a malformed test fails with located errors. docs/testing.md.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..bundle import Bundle
 from ..compiler.driver import compile_ruleset
 from ..compiler.ruleset import load_paths
 from ..core.errors import Collector, Diagnostic, JibrilError, Span
-from ..core.source import LList, LMap, key_span, load_yaml, read_source, span_of
-from ..runtime.engine import Detection, Engine
+from ..core.source import load_yaml, read_source, span_of
+from ..runtime.engine import Engine
+from ..runtime.events import EventError, normalize
 from ..runtime.pipeline import Pipeline, reaction_runtime
-from .replay import EventLine, inline_events, read_events, resolve
-
-if TYPE_CHECKING:
-    from ..reactions import ExecutionRecord, ReactionRuntime
+from .replay import EventLine, read_events, resolve
+from .testspec import ERROR_STATUSES, Call, Failure, TestCase, parse_test, tests_of
 
 
 @dataclass
@@ -46,7 +50,9 @@ def discover(paths: list[str]) -> list[str]:
 
 
 def recipe_sources(paths: list[str]) -> list[str]:
-    """The given paths plus any `_shared` folder beside or above them (lists and macros)."""
+    """The given paths (a test file: its folder) plus any `_shared` folder beside or above them."""
+    paths = list(dict.fromkeys(str(Path(p).parent) if p.endswith((".test.yaml", ".test.yml")) else p
+                               for p in paths))
     srcs = list(paths)
     for p in paths:
         d = Path(p).resolve()
@@ -68,104 +74,83 @@ def run_tests(paths: list[str], reactions: bool = True) -> tuple[list[Result], l
     except JibrilError as e:
         return [], e.diagnostics
     folder_of = {r.name: str(Path(r.span.file).resolve().parent) for r in bundle.recipes}
+    names = frozenset(r.name for r in bundle.recipes)
     results: list[Result] = []
     for tf in discover(paths):
         col = Collector()
         src = read_source(tf, col)
         doc = load_yaml(src, col) if src else None
-        diags += col.items
-        tests = doc.get("tests") if isinstance(doc, LMap) else None
-        if not isinstance(tests, LList):
-            if doc is not None:
-                diags.append(Diagnostic("JR023", "a test file needs a 'tests:' list", span_of(doc, None, Span(tf)),
-                                        "see docs/design.md 'Recipe tests'"))
+        tests = tests_of(doc, tf, col) if doc is not None or not col.errors else None
+        if tests is None:
+            diags += col.items
+            results.append(Result(tf, Span(tf), ["the test file cannot be read (see the errors above)"]))
             continue
         for i, t in enumerate(tests):
-            if not isinstance(t, LMap):
-                diags.append(Diagnostic("JR011", "each test must be a mapping", span_of(tests, i),
-                                        "write name:, events:, expect: under '- '"))
+            span = span_of(tests, i, Span(tf))
+            before = len(col.errors)
+            case = parse_test(t, span, names, col)
+            if case is None or len(col.errors) > before:
+                name = str(t.get("name")) if isinstance(t, dict) and t.get("name") else f"test at line {span.line}"
+                results.append(Result(name, span, ["the test is malformed (see the errors above)"]))
                 continue
-            bad = _check_keys(t)
-            diags += bad
-            if not bad:
-                results.append(_run_one(tf, t, span_of(tests, i), bundle, folder_of, reactions, diags))
+            results.append(_run_one(tf, case, bundle, folder_of, reactions, col))
+        diags += col.items
     return results, diags
 
 
-TEST_KEYS = ("name", "events", "expect", "strict", "actions", "description")
-ACTION_KEYS = ("recipe", "helper", "args")
+@dataclass(frozen=True)
+class _Seen:
+    """What one test observed: detections and reaction records, by event uuid and run."""
+
+    detections: set[tuple[str, str, int]] = field(default_factory=set)  # recipe, uuid, run
+    calls: list[tuple[str, str, int, str, tuple[Any, ...]]] = field(default_factory=list)
+    records: list[tuple[str, str, int, str, str]] = field(default_factory=list)  # + status, error
 
 
-def _check_keys(t: LMap) -> list[Diagnostic]:
-    """Unknown keys in a test (a typo like `expects:` would silently test nothing)."""
-    out = []
-    for k in t:
-        if k not in TEST_KEYS:
-            near = difflib.get_close_matches(k, TEST_KEYS, n=1)
-            out.append(Diagnostic("JR020", f"unknown test key '{k}'", key_span(t, k),
-                                  f"did you mean '{near[0]}'?" if near else "valid: " + ", ".join(TEST_KEYS)))
-    for i, a in enumerate(t.get("actions") or []):
-        if not isinstance(a, LMap) or "recipe" not in a or "helper" not in a:
-            out.append(Diagnostic("JR023", "an expected action needs 'recipe' and 'helper'",
-                                  span_of(t["actions"], i), "e.g. {recipe: NAME, helper: KillCurrent}"))
-            continue
-        for k in a:
-            if k not in ACTION_KEYS:
-                out.append(Diagnostic("JR020", f"unknown action key '{k}'", key_span(a, k),
-                                      "valid: recipe, helper, args"))
-    if "expect" in t and not isinstance(t["expect"], dict):
-        out.append(Diagnostic("JR021", "'expect' must map recipe names to event uuids",
-                              span_of(t, "expect"), "e.g. expect: {my_recipe: [event-1]}"))
-    return out
+def _events(tf: str, case: TestCase, diags: Collector) -> list[EventLine]:
+    if isinstance(case.events, str):
+        errs: list[Diagnostic] = []
+        out = list(read_events(resolve(tf, case.events), errs))
+        for d in errs:
+            diags.items.append(d if d.code != "JR006" else Diagnostic(
+                d.code, d.message, case.events_span, "the events file is relative to the test file"))
+        return out
+    lines = []
+    for raw, span in case.events:
+        try:
+            lines.append(EventLine(span, normalize(dict(raw))))
+        except EventError as e:  # the event's own line, not the previous one
+            diags.add("JR090", f"malformed event: {e}", span, "see docs/design.md for the event schema")
+    return lines
 
 
-def _run_one(tf: str, t: LMap, span: Span, bundle: Bundle, folder_of: dict[str, str],
-             reactions: bool, diags: list[Diagnostic]) -> Result:
-    res = Result(str(t.get("name") or f"test at line {span.line}"), span)
-    errs: list[Diagnostic] = []
-    ev_spec = t.get("events")
-    events: list[EventLine]
-    if isinstance(ev_spec, str):
-        events = list(read_events(resolve(tf, ev_spec), errs))
-    elif isinstance(ev_spec, list):
-        events = inline_events(list(ev_spec), span_of(t, "events"), errs)
-    else:
-        events = []
-        res.failures.append("'events' must be a file name or a list of events")
-    diags += errs
-    res.failures += [f"{d.span}: {d.message}" for d in errs]
-    expect: dict[str, set[str]] = {str(k): {str(u) for u in (v or [])}
-                                    for k, v in (t.get("expect") or {}).items()}
-    for name in expect:
-        if bundle.by_name(name) is None:
-            res.failures.append(f"expect names unknown recipe '{name}'")
-    strict = t.get("strict", True) is not False
-    here = str(Path(tf).resolve().parent)
-    wanted = list(t.get("actions") or [])
-    calls: dict[str, list[tuple[str, list[Any]]]] = {}
-    got: dict[str, set[str]] = {}
-    with _rehearsal(bool(wanted and reactions)) as runtime:
+def _run_one(tf: str, case: TestCase, bundle: Bundle, folder_of: dict[str, str], reactions: bool,
+             diags: Collector) -> Result:
+    res = Result(case.name, case.span)
+    before = len(diags.errors)
+    events = _events(tf, case, diags)
+    res.failures += [f"{d.span}: {d.message}" for d in diags.errors[before:]]
+    seen = _Seen()
+    where: list[tuple[str, int]] = [("", 0)]  # the event and run being fed
+    with _rehearsal(reactions and case.needs_reactions) as runtime:
+        # one engine and one runtime for every run: `times` caps and the data store carry over
         pipe = Pipeline(Engine(bundle), (), runtime,
-                        on_records=lambda d, recs: _record_calls(calls, d, recs))
-        for el in events:
-            for d in pipe.feed(el.event, normalized=True):
-                got.setdefault(d.recipe_name, set()).add(str(el.event.get("uuid")))
-    for name, uuids in expect.items():
-        missing = uuids - got.get(name, set())
-        if missing:
-            res.failures.append(f"{name} did not detect {sorted(missing)}")
-    for name, uuids in got.items():
-        extra = uuids - expect.get(name, set())
-        if extra and (name in expect or (strict and folder_of.get(name) == here)):
-            res.failures.append(f"{name} unexpectedly detected {sorted(extra)}")
-    if wanted and reactions:
-        res.failures += _check_actions(wanted, calls)
+                        on_records=lambda d, recs: _record(seen, d, recs, *where[0]))
+        for run in range(1, case.repeat + 1):
+            for el in events:
+                uuid = str(el.event.get("uuid"))
+                where[0] = (uuid, run)
+                for d in pipe.feed(el.event, normalized=True):
+                    seen.detections.add((d.recipe_name, uuid, run))
+    res.failures += _check_detections(case, seen, folder_of, str(Path(tf).resolve().parent))
+    if reactions and case.needs_reactions:
+        res.failures += _check_reactions(case, seen)
     return res
 
 
 @contextlib.contextmanager
-def _rehearsal(needed: bool) -> Iterator[ReactionRuntime | None]:
-    """A monitor-mode reactions runtime whose state lives in a temp folder (None: not needed)."""
+def _rehearsal(needed: bool) -> Iterator[Any]:
+    """A monitor-mode runtime whose state lives in a temp folder, kept for the whole test."""
     if not needed:
         yield None
         return
@@ -178,20 +163,70 @@ def _rehearsal(needed: bool) -> Iterator[ReactionRuntime | None]:
             rt.close()
 
 
-def _record_calls(calls: dict[str, list[tuple[str, list[Any]]]], d: Detection,
-                  records: Sequence[ExecutionRecord]) -> None:
+def _record(seen: _Seen, d: Any, records: Any, uuid: str, run: int) -> None:
     for rec in records:
+        seen.records.append((d.recipe_name, uuid, run, str(rec.status), str(rec.error or "")))
         for c in rec.calls:
-            calls.setdefault(d.recipe_name, []).append((c.name, list(c.args)))
+            seen.calls.append((d.recipe_name, uuid, run, c.name, tuple(c.args)))
 
 
-def _check_actions(wanted: list[Any], calls: dict[str, list[tuple[str, list[Any]]]]) -> list[str]:
+def _check_detections(case: TestCase, seen: _Seen, folder_of: dict[str, str], here: str) -> list[str]:
     fails: list[str] = []
-    for w in wanted:
-        name, helper = str(w.get("recipe")), str(w.get("helper"))
-        args = w.get("args")
-        ok = any(h == helper and (args is None or list(args) == a) for h, a in calls.get(name, []))
-        if not ok:
-            seen = sorted({h for h, _ in calls.get(name, [])})
-            fails.append(f"{name}: expected a {helper}({'' if args is None else args}) call; saw {seen}")
+    got: dict[str, set[str]] = {}
+    for name, uuid, _ in seen.detections:
+        got.setdefault(name, set()).add(uuid)
+    expect = {name: set(uuids) for name, uuids, _ in case.expect}
+    for name, wanted, span in case.expect:
+        missing = set(wanted) - got.get(name, set())
+        if missing:
+            fails.append(f"{span}: {name} did not detect {sorted(missing)}")
+    for name, uuids in sorted(got.items()):
+        extra = uuids - expect.get(name, set())
+        if extra and (name in expect or (case.strict and folder_of.get(name) == here)):
+            fails.append(f"{name} unexpectedly detected {sorted(extra)}")
+    for chk in case.per_event:
+        by = {n for n, u, _ in seen.detections if u == chk.uuid}
+        fails += [f"{chk.span}: event {chk.uuid}: {n} did not detect it" for n in chk.detect if n not in by]
+        fails += [f"{chk.span}: event {chk.uuid}: {n} detected it" for n in chk.not_detect if n in by]
+    return fails
+
+
+def _matches(c: Call | Failure, recipe: str, uuid: str, run: int) -> bool:
+    return (c.recipe == recipe and (c.event is None or c.event == uuid)
+            and (c.run is None or c.run == run))
+
+
+def _check_reactions(case: TestCase, seen: _Seen) -> list[str]:
+    fails: list[str] = []
+    def hit(w: Call, call: tuple[str, str, int, str, tuple[Any, ...]]) -> bool:
+        r, u, n, helper, args = call
+        return (_matches(w, r, u, n) and helper == w.helper
+                and (w.args is None or list(w.args) == list(args)))
+    for w in case.actions:
+        if not any(hit(w, c) for c in seen.calls):
+            saw = sorted({f"{h} (event {u}, run {n})" if case.repeat > 1 else f"{h} (event {u})"
+                          for r, u, n, h, _ in seen.calls if r == w.recipe})
+            fails.append(f"{w.span}: expected {w.text()}; saw {', '.join(saw) or 'no calls'}")
+    for w in case.not_actions:
+        bad = [c for c in seen.calls if hit(w, c)]
+        if bad:
+            r, u, n, h, a = bad[0]
+            fails.append(f"{w.span}: {w.text()} must not happen; it did (event {u}, run {n}, "
+                         f"args {list(a)})")
+    failed = [x for x in seen.records if x[3] in ERROR_STATUSES]
+    wanted = case.errors or ()
+
+    def fits(f: Failure, rec: tuple[str, str, int, str, str]) -> bool:
+        r, u, n, status, err = rec
+        return (_matches(f, r, u, n) and (f.status in ("any", status))
+                and (not f.message or f.message in err))
+    for f in wanted:
+        if not any(fits(f, rec) for rec in failed):
+            fails.append(f"{f.span}: expected {f.text()}; "
+                         + (f"saw {', '.join(sorted({x[3] for x in failed}))}" if failed else "every reaction succeeded"))
+    for rec in failed:
+        if not any(fits(f, rec) for f in wanted):
+            r, u, n, status, err = rec
+            fails.append(f"reaction of {r} on event {u} (run {n}) ended with {status}: {err}"
+                         " (list it under errors: if it is expected)")
     return fails
