@@ -49,6 +49,8 @@
 #define JB_EV_FDIO 5 /* action on a tracked descriptor */
 #define JB_EV_FLOW 6
 #define JB_EV_DNS 7
+#define JB_EV_EXEC2 8 /* exec from sched_process_exec with BTF-read fields (jb_exec2_event) */
+#define JB_EV_OBJ 9   /* file action on an object (fd -> file -> dentry walk): jb_obj_event */
 
 /* Sensors, for the per-sensor counters: stats[sensor * JB_NSTATS + JB_STAT_*]. */
 #define JB_S_EXEC 0
@@ -71,6 +73,21 @@
 #define JB_F_PASSED 16    /* exec: passed the kernel filter (exec records are always sent) */
 #define JB_F_ARGS_TRUNC 32
 #define JB_F_CHDIR 64     /* chdir/fchdir: userspace tracks each process's cwd */
+#define JB_F_PREVENTED 128 /* exec: killed in the kernel (prevent: kill, enforce mode) */
+#define JB_F_WOULD 256     /* exec: a prevent recipe matched in monitor mode */
+#define JB_F_CWD_TRUNC 512 /* exec: cwd deeper than JB_DEPTH components */
+
+/* prevent actions (values of the prevent maps) and per-recipe modes (recipe_mode map). */
+#define JB_PREVENT_KILL 1
+#define JB_PREVENT_DENY 2
+#define JB_MODE_MONITOR 0
+#define JB_MODE_ENFORCE 1
+/* cfg.fb: which groups of the raw_syscalls fallback run */
+#define JB_FB_OPEN 1  /* open/openat/openat2/creat at sys_exit (object path) */
+#define JB_FB_PATH 2  /* unlink/rename/link/truncate/chdir at sys_exit (user string) */
+#define JB_FB_FD 4    /* read/write/mmap/lseek/fsync/flock/fcntl/ftruncate at sys_exit */
+#define JB_FB_CLOSE 8 /* close at sys_enter (the only action that needs sys_enter) */
+#define JB_DEPTH 24   /* path components walked from a dentry */
 
 /* jb_fd_val.kind */
 #define JB_FD_FILE 1
@@ -123,6 +140,57 @@ struct jb_exec_event {
     __u32 ppid_hint; /* tgid of the execing task before exec (old_pid) */
     struct jb_pathkey pk;
     char args[JB_ARGS_SIZE];
+};
+
+struct jb_exec2_event {
+    struct jb_hdr h;
+    __u32 flags;
+    __u32 args_len;   /* bytes of mm->arg_start..arg_end copied into args */
+    __u32 ppid_hint;  /* old_pid of the exec */
+    __u32 prevent;    /* recipe id of the prevent entry that matched (flags PREVENTED/WOULD) */
+    __u64 exe_ino;
+    __u32 exe_dev;
+    __u32 ppid;       /* real_parent->tgid */
+    struct jb_pathkey pk;   /* exe path from the dentry walk of bprm->file */
+    char cwd[JB_PATH_MAX];  /* task->fs->pwd, same walk */
+    char args[JB_ARGS_SIZE];
+};
+
+struct jb_obj_event { /* file action seen through the fallback on an object */
+    struct jb_hdr h;
+    __u32 actions;
+    __u32 flags;
+    __u32 mask;
+    __s32 fd;
+    __u64 ino;
+    struct jb_pathkey pk;
+};
+
+struct jb_dval { /* dcache: verdict for a dentry (0 mask: discarded) */
+    __u32 tag;  /* gen | epoch << 1 at insertion: stale after a reload or a rename */
+    __u32 mask;
+    __u64 hash_len; /* d_name.hash_len at insertion: guards against a reused dentry */
+    __u64 mnt;
+};
+
+struct jb_fseen { /* per open file: actions already reported */
+    __u64 dentry;
+    __u32 seen;
+    __u32 _pad;
+};
+
+struct jb_prevent {
+    __u32 recipe;
+    __u32 action; /* JB_PREVENT_* */
+};
+
+struct jb_cfg2 { /* cfg2[gen] of the new program */
+    __u32 file_any;
+    __u32 file_tables;
+    __u32 exec_any;
+    __u32 fb;        /* JB_FB_* groups in use */
+    __u32 prevent;   /* any prevent entry in this generation */
+    __u32 fbmask;    /* file actions the fallback serves (others: marks, or nobody) */
 };
 
 struct jb_proc_event { /* fork and exit */
@@ -216,6 +284,26 @@ struct jb_owner { /* sk_owner, listen_owner: who owns a socket */
 struct jb_listen_key {
     __u16 family;
     __u16 port;
+};
+
+/* ---- cgroup network mechanism (bpf/jibril_cgroup.bpf.c) ---- */
+#define JB_FF_DENIED 16     /* jb_flow_event.flags: prevent: deny refused it (EPERM) */
+#define JB_FF_WOULD_DENY 17 /* monitor mode: a deny rule holds, the operation went on */
+#define JB_MAX_DENY 64 /* deny rules per bundle: bits of a u64 */
+#define JB_QNAME_KEY 64 /* block_dom: wire-format names up to 64 bytes (root byte included) */
+
+struct jb_qname_key { /* block_dom (LPM trie): prefixlen = 8 * wire length */
+    __u32 prefixlen;
+    __u8 name[JB_QNAME_KEY];
+};
+
+struct jb_deny_cfg { /* deny_cfg[gen] */
+    __u64 rules;        /* bit i: deny rule i exists */
+    __u64 enforce;      /* bit i: rule i is in enforce mode (else: would prevent) */
+    __u64 any_cidr;     /* rules without a CIDR condition */
+    __u64 any_port;     /* rules without a port condition */
+    __u64 netns_cookie; /* nonzero: rules hold only in this network namespace */
+    __u64 domains;      /* block_dom has entries */
 };
 
 #endif

@@ -41,6 +41,7 @@ class CompiledRecipe:
     condition_text: str
     hash: str
     ir: IRRecipe
+    prevent: str | None = None  # kill | deny, decided in the kernel (tables.prevent)
 
 
 # Decision-tree index keys in order of preference (most selective first). "file.prefix": the
@@ -136,7 +137,7 @@ def recipe_hash(r: CompiledRecipe) -> str:
     """The hash of what a recipe does (reload keeps the `times` counters of unchanged ones)."""
     return hash_of([r.name, r.kind, r.mechanism, r.meta, [list(t) for t in r.times],
                     [reaction_json(x) for x in r.reactions], r.mode, node_json(r.ir.cond),
-                    [[n, node_json(x)] for n, x in r.ir.excs]])
+                    [[n, node_json(x)] for n, x in r.ir.excs]] + ([r.prevent] if r.prevent else []))
 
 
 def _recipe_json(r: CompiledRecipe) -> dict[str, Any]:
@@ -145,7 +146,7 @@ def _recipe_json(r: CompiledRecipe) -> dict[str, Any]:
             "reactions": [reaction_json(x) for x in r.reactions],
             "mode": r.mode, "span": [r.span.file, r.span.line, r.span.col],
             "condition": r.condition_text, "hash": r.hash, "cond": node_json(r.ir.cond),
-            "exceptions": [[n, node_json(x)] for n, x in r.ir.excs]}
+            "exceptions": [[n, node_json(x)] for n, x in r.ir.excs], "prevent": r.prevent}
 
 
 def _atom_json(a: AtomKey) -> list[Any]:
@@ -207,7 +208,7 @@ def _from_body(body: dict[str, Any], h: str) -> Bundle:
             tuple((str(k), int(m)) for k, m in j["times"]),
             tuple(_reaction_from_json(x) for x in j["reactions"]), j["mode"],
             Span(str(j["span"][0]), int(j["span"][1]), int(j["span"][2])), str(j["condition"]),
-            str(j["hash"]), ir))
+            str(j["hash"]), ir, j.get("prevent")))
     return Bundle(tuple(recipes), atoms, KernelTables.from_json(body["tables"]),
                   TreeData.from_json(body["tree"]), h)
 

@@ -116,6 +116,9 @@ BAD: list[tuple[str, int, str]] = [
     ("ctl ping --socket {missing}.sock", 1, "no agent answers"),
     # docs
     ("docs --out {afile}/sub", 1, "cannot write"),
+    # doctor
+    ("doctor --from {missing}", 1, "JR006"),
+    ("doctor --bogus", 2, "No such option"),
     # run / record (refused before any sensor starts)
     ("run --from {r} --dry-run --enforce --control ''", 2, "exclude each other"),
     ("run --from {r} --output out.jsonl --for 1 --control ''", 2, "jsonl:out.jsonl"),

@@ -72,6 +72,8 @@ def test_live_agent_answers_ctl(tmp_path: Path) -> None:
     try:
         assert agent.stdout is not None
         line = agent.stdout.readline()
+        while line and "ready" not in line and line.startswith("jibril: mechanism"):
+            line = agent.stdout.readline()  # `jibril run` first says which mechanisms it uses
         assert "ready" in line, line
         out = subprocess.run([sys.executable, "-m", "jibril_rules.cli", "ctl", "mode", "enforce",
                               "--recipe", "crypto_miner_executed", "--socket", sock],

@@ -108,13 +108,17 @@ def test_file_actions_in_watched_dir(live: Live, tmp_path: Path) -> None:
     got = [(e["process"]["comm"], _file(e), tuple(e["file"]["actions"])) for e in live.events
            if _file(e).startswith(str(tmp_path))]
     assert all(f.startswith(w + "/") for _, f, _ in got), got  # nothing from the other dir
-    acts = {(c, f, a) for c, f, a in got}
-    assert ("sh", f"{w}/a", ("open", "write", "truncate", "create")) in acts
-    assert ("cat", f"{w}/a", ("open",)) in acts and ("cat", f"{w}/a", ("read",)) in acts
-    assert ("mv", f"{w}/a", ("rename",)) in acts and ("mv", f"{w}/b", ("rename",)) in acts
-    assert ("ln", f"{w}/c", ("create", "link")) in acts
-    assert ("rm", f"{w}/b", ("unlink",)) in acts and ("rm", f"{w}/c", ("unlink",)) in acts
-    assert ("sh", f"{w}/r", ("open", "write", "truncate", "create")) in acts
+    # marks report per fanotify event, the fallback per syscall: compare the union of the
+    # actions per (process, file), which is what the engine aggregates anyway
+    acts: dict[tuple[str, str], set[str]] = {}
+    for c, f, a in got:
+        acts.setdefault((c, f), set()).update(a)
+    assert {"open", "write", "truncate", "create"} <= acts[("sh", f"{w}/a")]
+    assert {"open", "read"} <= acts[("cat", f"{w}/a")]
+    assert "rename" in acts[("mv", f"{w}/a")] and "rename" in acts[("mv", f"{w}/b")]
+    assert {"create", "link"} <= acts[("ln", f"{w}/c")]
+    assert "unlink" in acts[("rm", f"{w}/b")] and "unlink" in acts[("rm", f"{w}/c")]
+    assert {"open", "write", "truncate", "create"} <= acts[("sh", f"{w}/r")]
     for e in live.events:
         assert e["mechanism"] in ("file_access", "execution")
         assert e["background"]["ancestry"][-1]["pid"] == e["process"]["pid"]

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -73,5 +74,24 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
     write_or_fail(output, "the bundle to", lambda: write(b, output))
     for line in summary(b, len(rs.sources), (time.perf_counter() - t0) * 1000, output, verbose):
         click.echo(line)
+    for line in hook_lines(b, verbose):
+        click.echo(line)
     if show_tables:
         click.echo(json.dumps(b.tables.to_json(), indent=1, sort_keys=True))
+
+
+def hook_lines(b: Any, verbose: bool) -> list[str]:
+    """The mechanisms the bundle needs and each recipe's cost class (sensor/plan.py)."""
+    from ..compiler.split import build_tables
+    from ..sensor.plan import build_available, plan, recipe_hook_class
+    avail = build_available()
+    out = [f"mechanism {line}" for line in plan(b.tables, avail).lines()]
+    atoms = list(b.atoms)
+    for i, r in enumerate(b.recipes):
+        if verbose or i < 20:
+            hook = recipe_hook_class(build_tables([r.ir], atoms), avail)
+            prevent = f"; prevent: {r.prevent} in the kernel" if r.prevent else ""
+            out.append(f"  hook {r.name}: {hook}{prevent}")
+    if len(b.recipes) > 20 and not verbose:
+        out.append(f"  ... {len(b.recipes) - 20} more hook classes (use -v)")
+    return out

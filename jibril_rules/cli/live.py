@@ -101,6 +101,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
                         duration_s=duration, aggregate_s=aggregate_s)
     agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts,
                   observer=obs.observer)
+    agent.default_mode = "enforce" if enforce else str(cfg.reactions.get("mode", "monitor"))
     agent.install_signals()
     try:
         observe.serve(obs, (cfg.observe.get("metrics") or {}).get("token"))
@@ -110,7 +111,8 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     control = None
     if control_path:
         from ..runtime.control import ControlServer, agent_handler
-        control = ControlServer(control_path, agent_handler(runtime, agent.request_reload, agent.status))
+        control = ControlServer(control_path, agent_handler(runtime, agent.request_reload, agent.status,
+                                                            agent.sync_prevent))
         try:
             control.start()
         except OSError as e:

@@ -114,6 +114,8 @@ class Lowerer:
                       condition=A.And(tuple(conds), e.span), exceptions=excs,
                       reactions=reactions, times=times,
                       enabled=e.get("enabled") is not False, mode=e.get("mode"),
+                      prevent=e.get("prevent"),
+                      prevent_span=sp("prevent") if e.get("prevent") else None,
                       meta=meta, span=e.span)
 
     def exception(self, x: LMap, name: str) -> Exception_:

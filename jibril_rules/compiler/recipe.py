@@ -35,6 +35,8 @@ class Recipe:
     mode: str | None = None
     meta: tuple[tuple[str, str], ...] = ()  # version, description, importance, tactic, ...
     span: Span = field(default=Span("<input>"), compare=False)
+    prevent: str | None = None  # kill | deny: decided in the kernel (compiler/prevent.py)
+    prevent_span: Span | None = field(default=None, compare=False)
 
 
 META_KEYS = ("version", "description", "documentation", "breed", "tactic", "technique",

@@ -175,7 +175,7 @@ def resolve(got: Collected, diags: Collector) -> tuple[Recipe, ...]:
                       "flatten the chain of macros")
             continue
         rec = Recipe(r.kind, r.name, r.mechanism, cond, excs, r.reactions, r.times,
-                     r.enabled, r.mode, r.meta, r.span)
+                     r.enabled, r.mode, r.meta, r.span, r.prevent, r.prevent_span)
         check_satisfiable(rec, diags)
         out.append(rec)
     return tuple(out)

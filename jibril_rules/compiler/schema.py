@@ -83,6 +83,7 @@ RECIPE_SCHEMA: dict[str, Any] = {
     "flow_actions": _FLOWS, "flow_actions_how": _HOW, "flow_actions_excl": _FLOWS,
     "when": _S,
     "mode": {"type": "string", "allowed": ("monitor", "enforce")},
+    "prevent": {"type": "string", "allowed": ("kill", "deny"), "nullable": True},
     "exceptions": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
         "name": {"type": "string", "required": True}, "when": {"type": "string", "required": True}}}},
 }

@@ -110,6 +110,7 @@ CODES: dict[str, str] = {
     "JR071": "invalid CIDR or IP address",
     "JR072": "invalid port",
     "JR073": "recipe can never match",
+    "JR074": "prevent: on a recipe the kernel cannot decide whole",
     "JR080": "bundle is corrupt, truncated or from a newer version",
     "JR090": "event is malformed",
 }

@@ -31,6 +31,9 @@ class KernelTables:
     net_local_cidrs: tuple[str, ...] = ()
     net_remote_ports: tuple[int, ...] = ()
     net_local_ports: tuple[int, ...] = ()
+    # prevent: (selector "exact"|"base", key, recipe index, action "kill"|"deny"): the kernel
+    # decides these recipes whole (compiler/prevent.py) and acts inline.
+    prevent: tuple[tuple[str, str, int, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,7 +47,7 @@ class KernelTables:
             "net_local_cidrs": list(self.net_local_cidrs),
             "net_remote_ports": list(self.net_remote_ports),
             "net_local_ports": list(self.net_local_ports),
-        }
+        } | ({"prevent": [list(e) for e in self.prevent]} if self.prevent else {})
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> KernelTables:
@@ -59,6 +62,7 @@ class KernelTables:
             net_local_cidrs=tuple(d["net_local_cidrs"]),
             net_remote_ports=tuple(int(p) for p in d["net_remote_ports"]),
             net_local_ports=tuple(int(p) for p in d["net_local_ports"]),
+            prevent=tuple((str(s), str(k), int(i), str(a)) for s, k, i, a in d.get("prevent", [])),
         )
 
     def entry_count(self) -> int:

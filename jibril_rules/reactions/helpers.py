@@ -169,6 +169,10 @@ class HelperContext:
         return pid
 
     def h_KillCurrent(self, args: list[Any]) -> Any:
+        kp = self.data.get("kernel_prevent")
+        if isinstance(kp, dict) and kp.get("enforced") and not self.monitor:
+            self.errno = "already killed in the kernel at exec (prevent: kill)"
+            return 1  # like a process that is already gone
         return self._kill(self._event_pid("pid"))
 
     def h_KillParent(self, args: list[Any]) -> Any:
@@ -240,17 +244,26 @@ class HelperContext:
             event_remote_domains(self.data)
         if not domains:
             raise HelperFailure("the event has no remote domain to block", 1)
-        # the addresses the event saw under the name (as Jibril blocks the name's DNS answers),
-        # plus what it resolves to now; failing to resolve is an error only when both are empty
         addrs: list[str] = []
+        errors: list[str] = []
         for domain in domains:
-            seen = event_domain_addresses(self.data, domain)
-            addrs.extend(a for a in seen if a not in addrs)
+            if not self.monitor:
+                self.s.net.block_domain(domain)  # addresses it resolves to later, too
+            # the addresses the event saw under the name (what Jibril's DNS tracking blocks),
+            # then what it resolves to now
+            addrs.extend(a for a in event_domain_addresses(self.data, domain) if a not in addrs)
             try:
                 addrs.extend(a for a in resolve(domain) if a not in addrs)
             except NetError as exc:
-                if not seen:
-                    raise HelperFailure(str(exc)) from None
+                errors.append(str(exc))
+        if not addrs:
+            if self.monitor:
+                self._dry = True
+                return 0
+            if errors and not self.s.net.domains:
+                raise HelperFailure("; ".join(errors))
+            self.errno = "; ".join(errors)
+            return 0  # nothing resolves now: blocked as soon as an answer names an address
         return self._block_many(addrs)
 
     # -- files -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 IpAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -63,6 +63,10 @@ class NetPolicy:
         # check-then-act of block/unblock is one step: parallel reactions on one address
         # (several events of one flow) see 0 once and 1 after, never a failed delete
         self._act = threading.Lock()
+        self.domains: set[str] = set()  # NetBlockDomain: blocked, also for later answers
+        self.later_blocked = 0
+        # f(domain): the sensor drops later DNS answers for it in the kernel (cgroup_skb)
+        self.domain_sinks: list[Callable[[str], object]] = []
 
     # -- plumbing ------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
@@ -149,6 +153,40 @@ table inet {t} {{
         if res.returncode != 0:
             raise NetError(f"cannot block {addr}: {_first_line(res.stderr)}")
         return 0
+
+    def block_domain(self, domain: str) -> None:
+        """Remember `domain`: every address a DNS answer gives it (or a name under it)
+        from now on is blocked too (learned(), fed by the sensor's DNS answers)."""
+        d = str(domain).strip().rstrip(".").lower()
+        if d and d not in self.domains:
+            self.domains.add(d)
+            for sink in self.domain_sinks:
+                try:
+                    sink(d)
+                except Exception:  # noqa: BLE001 - the userspace path still blocks
+                    pass
+
+    def domain_blocked(self, name: str) -> bool:
+        n = name.rstrip(".").lower()
+        return any(n == d or n.endswith("." + d) for d in self.domains)
+
+    def learned(self, pairs: list[tuple[str, str]]) -> None:
+        """(address, name) pairs of one DNS answer: block the addresses of blocked domains.
+        Called on the sensor's poll thread; nft runs in a thread so polling goes on."""
+        if not self.domains or not self.enabled:
+            return
+        todo = sorted({a for a, n in pairs if self.domain_blocked(n)})
+        if not todo:
+            return
+
+        def work() -> None:
+            for addr in todo:
+                try:
+                    if self.block(addr) == 0:
+                        self.later_blocked += 1
+                except NetError:
+                    pass
+        threading.Thread(target=work, name="netblock-domain", daemon=True).start()
 
     def unblock(self, text: str) -> int:
         """0 unblocked, 1 was not blocked; raises NetError."""

@@ -72,7 +72,8 @@ def _err(msg: str) -> dict[str, Any]:
 
 
 def agent_handler(runtime: Any | None, reload: Callable[..., None],
-                  stats: Callable[[], dict[str, Any]]) -> Handler:
+                  stats: Callable[[], dict[str, Any]],
+                  on_mode: Callable[[], None] | None = None) -> Handler:
     """Commands: ping, stats, reload, mode {mode, recipe?}, clear-mode {recipe}."""
     def handle(msg: dict[str, Any]) -> dict[str, Any]:
         cmd = msg.get("cmd")
@@ -97,6 +98,8 @@ def agent_handler(runtime: Any | None, reload: Callable[..., None],
                 if mode not in ("monitor", "enforce"):
                     return _err("mode must be monitor or enforce")
                 runtime.set_mode(mode, str(recipe) if recipe else None)
+            if on_mode is not None:
+                on_mode()  # prevent: recipes follow the mode in the kernel, live
             from ..reactions import RecipeRef
             return {"ok": True, "recipe": recipe,
                     "mode": runtime.mode_for(RecipeRef("", str(recipe or "")))}

@@ -43,6 +43,7 @@ class AgentOptions:
     stats_json: bool = False
     duration_s: float | None = None
     aggregate_s: float = 9.0  # gather per-syscall file actions like Jibril's 9 s cadence
+    design: str = "current"  # "legacy": the previous syscall-tracepoint sensor (bench only)
 
 
 class Agent:
@@ -69,15 +70,50 @@ class Agent:
             runtime.listeners.append(observer.on_reaction)
         from ..observe.systemd import Watchdog
         self.watchdog = Watchdog.from_env()
-        self.sensor = Sensor(bundle.tables, self.on_event)
+        self.sensor = Sensor(bundle.tables, self.on_event, design=self.opts.design)
+        net = getattr(getattr(runtime, "services", None), "net", None)
+        if net is not None and hasattr(net, "learned"):  # NetBlockDomain follows DNS answers
+            self.sensor.asm.dns_listeners.append(net.learned)
+            net.domain_sinks.append(self._block_domain_in_kernel)
+        self.default_mode = "monitor"  # prevent: mode without a reactions runtime
         self._stop = False
         self._reload = False
         self._force = False
         self._last: SensorStats | None = None
 
+    def _block_domain_in_kernel(self, domain: str) -> None:
+        for m in list(self.sensor.mechs.values()):
+            if hasattr(m, "block_domain"):
+                m.block_domain(domain)
+
     # -- event path --------------------------------------------------------------------
     def on_event(self, ev: dict[str, Any]) -> None:
-        self.pipeline.feed(ev)
+        kp = ev.get("kernel_prevent")
+        for d in self.pipeline.feed(ev):
+            if kp is not None and d.recipe.index == kp["recipe_index"]:
+                self._prevent_line(d, kp)
+
+    def _prevent_line(self, d: Any, kp: dict[str, Any]) -> None:
+        what = "prevented" if kp["enforced"] else "would prevent (monitor mode)"
+        self.out.write(f"jibril: {what}: {kp['action']} {d.recipe.name} pid "
+                       f"{d.event.get('process', {}).get('pid')} in the kernel\n")
+        self.out.flush()
+
+    def prevent_mode(self, r: Any) -> str:
+        if self.runtime is not None:
+            from ..reactions import RecipeRef
+            return str(self.runtime.mode_for(RecipeRef(r.kind, r.name)))
+        return str(r.mode or self.default_mode)
+
+    def prevent_modes(self, bundle: Any) -> dict[int, bool]:
+        return {r.index: self.prevent_mode(r) == "enforce" for r in bundle.recipes
+                if getattr(r, "prevent", None)}
+
+    def sync_prevent(self) -> None:
+        """Each prevent: recipe's mode into the kernel's recipe_mode map, live (after
+        `jibril ctl mode`)."""
+        for idx, enforce in self.prevent_modes(self.bundle).items():
+            self.sensor.set_mode(idx, enforce)
 
     @property
     def matches(self) -> int:
@@ -115,6 +151,7 @@ class Agent:
                       f"current bundle ({len(self.bundle.recipes)} recipes). Use `jibril ctl reload "
                       "--force` to run with no recipes")
             return False
+        self.sensor.set_modes(self.prevent_modes(b))  # the new indices, before the flip
         rep = self.sensor.reload(b.tables)
         self.engine.reload(b)
         self.bundle = b
@@ -134,12 +171,18 @@ class Agent:
         # Reactions run on worker threads: hand them the GIL within 0.5 ms instead of
         # CPython's default 5 ms, or a busy event loop delays every kill by up to 5 ms.
         sys.setswitchinterval(0.0005)
+        self.sensor.set_modes(self.prevent_modes(self.bundle))
         rep = self.sensor.start()
         self.warm()
         release_memory()
-        n = self.sensor.b.num_open_tracepoints()
+        hooks = self.sensor.hooks()
+        plan = self.sensor.plan
+        for line in (plan.lines() if plan is not None else []):
+            self.out.write(f"jibril: mechanism {line}\n")
+        for name, why in sorted(self.sensor.unavailable.items()):
+            self.out.write(f"jibril: mechanism {name} not used: {why}\n")
         self._last = self.sensor.stats()
-        self.out.write(f"jibril: ready: {n} tracepoints attached, {len(self.bundle.recipes)} "
+        self.out.write(f"jibril: ready: {len(hooks)} hooks attached, {len(self.bundle.recipes)} "
                        f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
         self.out.flush()
         if self.obs is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes as ct
 import os
+import time
 import uuid
 from collections import Counter, OrderedDict
 from typing import Any
@@ -18,6 +19,7 @@ from .procs import Clock, ProcessTable
 MAX_FILES = 65536
 OPEN = 1 << FILE_ACTION_BIT["open"]
 CLOSE = 1 << FILE_ACTION_BIT["close"]
+EXECVE = 1 << FILE_ACTION_BIT["execve"]
 
 
 def _decode(raw: bytes) -> str:
@@ -48,6 +50,8 @@ class Assembler:
         self.files: OrderedDict[int, tuple[str, int]] = OrderedDict()  # file_id -> same
         self.model = KernelModel(tables or KernelTables())
         self.counts: Counter[str] = Counter()
+        self.net_deny: tuple[int, ...] = ()  # cgroup deny rule bit -> recipe index
+        self.dns_listeners: list[Any] = []  # f(pairs): NetBlockDomain follows later answers
 
     def set_tables(self, tables: KernelTables) -> None:
         self.model = KernelModel(tables)
@@ -70,6 +74,10 @@ class Assembler:
             return self._fdio(rec)
         if kind == L.EV_EXEC:
             return self._exec(rec)
+        if kind == L.EV_EXEC2:
+            return self._exec2(rec)
+        if kind == L.EV_OBJ:
+            return self._obj(rec)
         if kind == L.EV_FLOW:
             return self._flow(rec)
         if kind == L.EV_FORK:
@@ -80,7 +88,10 @@ class Assembler:
             for k in [k for k in self.fds if k[0] == rec.h.tgid]:
                 del self.fds[k]
         elif kind == L.EV_DNS:
-            self.dns.feed(bytes(rec.data[:rec.len]))
+            pairs = self.dns.feed(bytes(rec.data[:rec.len]))
+            for f in self.dns_listeners:
+                if pairs:
+                    f(pairs)
         return None
 
     # -- events ------------------------------------------------------------------------
@@ -168,7 +179,64 @@ class Assembler:
             return None
         return self._event(h, "execution", file=file_json(path, ["execve"]))
 
+    def _exec2(self, ev: L.Exec2Event) -> dict[str, Any] | None:
+        """Exec from sched_process_exec: exe and cwd from dentry walks, argv from the new mm."""
+        h = ev.h
+        path = _decode(ev.pk.path)
+        raw = bytes(ev.args[:min(ev.args_len, L.ARGS_SIZE)])
+        if raw.endswith(b"\0"):
+            raw = raw[:-1]
+        argv = tuple(_decode(a) for a in raw.split(b"\0")) if raw else ()
+        cwd = "" if ev.flags & L.F_CWD_TRUNC else _decode(ev.cwd)
+        if ev.flags & L.F_TRUNCATED:
+            path = _readlink(f"/proc/{h.tgid}/exe") or path
+            passed = self.model.passes_file(path, "execve") or self.model.t.exec_any
+        else:
+            passed = bool(ev.flags & L.F_PASSED)
+        self.procs.exec(h.tgid, h.uid, _decode(h.comm), path, argv or (path,), cwd, ev.ppid)
+        if not passed:
+            return None
+        out = self._event(h, "execution", file=file_json(path, ["execve"]))
+        if ev.flags & (L.F_PREVENTED | L.F_WOULD):
+            enforced = bool(ev.flags & L.F_PREVENTED)
+            self.counts["prevented" if enforced else "would_prevent"] += 1
+            out["kernel_prevent"] = {"recipe_index": int(ev.prevent), "action": "kill",
+                                     "enforced": enforced}
+        return out
+
+    def _obj(self, ev: L.ObjEvent) -> dict[str, Any] | None:
+        """A file action from the fallback, on the object's absolute path (dentry walk)."""
+        h = ev.h
+        path = _decode(ev.pk.path)
+        mask = ev.mask
+        if ev.flags & L.F_TRUNCATED:
+            path = _readlink(f"/proc/{h.tgid}/fd/{ev.fd}") or path
+            mask = self.model.file_mask(path)
+        if not ev.actions & mask:
+            return None
+        return self._event(h, "file_access", file=file_json(path, L.actions_of(ev.actions)))
+
+    def file_action(self, tgid: int, path: str, actions: int, ts_ns: int = 0) -> dict[str, Any] | None:
+        """A file action decoded by a userspace mechanism (marks): same event shape."""
+        if not actions & self.model.file_mask(path):
+            return None
+        h = L.Hdr()
+        h.type, h.tgid, h.tid = L.EV_FILE, tgid, tgid
+        p = self.procs.get(tgid)
+        h.uid, h.comm = p.uid, p.comm.encode()[:15]
+        h.ts = ts_ns or time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        # an exec refused by a permission mark never reaches sched_process_exec: it is
+        # reported here, as the execution it would have been (the caller's process)
+        mech = "execution" if actions == EXECVE else "file_access"
+        return self._event(h, mech, file=file_json(path, L.actions_of(actions)))
+
     def _flow(self, ev: L.FlowEvent) -> dict[str, Any] | None:
         flow = flow_json(ev, self.dns)
         self.flows.add(ev.h.tgid, flow)
-        return self._event(ev.h, "network_peers", flow=flow)
+        out = self._event(ev.h, "network_peers", flow=flow)
+        if ev.flags & (1 << L.FF_DENIED | 1 << L.FF_WOULD_DENY) and 0 < ev._pad <= len(self.net_deny):
+            enforced = bool(ev.flags & 1 << L.FF_DENIED)
+            self.counts["prevented" if enforced else "would_prevent"] += 1
+            out["kernel_prevent"] = {"recipe_index": self.net_deny[ev._pad - 1],
+                                     "action": "deny", "enforced": enforced}
+        return out

@@ -62,8 +62,10 @@ class Hooks:
         self.all: tuple[bytes, ...] = tuple(sorted(b.tracepoint_fds))
         self.attached: set[bytes] = set(self.all)
 
-    def want(self, t: KernelTables) -> set[bytes]:
+    def want(self, t: KernelTables, only: set[str] | None = None) -> set[bytes]:
         groups = needed_groups(t)
+        if only is not None:
+            groups &= only
         return {tp for tp in self.all if group_of(tp.decode()) in groups}
 
     def attach(self, tps: set[bytes]) -> None:

@@ -12,19 +12,24 @@ from ..core.kheader import HEADER, PROGRAM, bpf_dir, const, constants
 from ..core.vocab import FILE_ACTIONS, FLOW_FLAGS
 
 __all__ = ["HEADER", "PROGRAM", "bpf_dir", "const", "constants"]  # the parser: core/kheader.py
+LEGACY_PROGRAM = "legacy.bpf.c"  # the previous syscall-tracepoint design (bench comparison)
 
 PATH_MAX = const("JB_PATH_MAX")
 ARGS_SIZE = const("JB_ARGS_SIZE")
 DNS_MAX = const("JB_DNS_MAX")
 
-EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS = (
-    const(f"JB_EV_{n}") for n in ("EXEC", "FORK", "EXIT", "FILE", "FDIO", "FLOW", "DNS"))
+EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS, EV_EXEC2, EV_OBJ = (
+    const(f"JB_EV_{n}") for n in ("EXEC", "FORK", "EXIT", "FILE", "FDIO", "FLOW", "DNS", "EXEC2",
+                                  "OBJ"))
 SENSORS = ("exec", "proc", "file", "fdio", "net", "dns")  # JB_S_* order
 NSTATS = const("JB_NSTATS")  # seen, sent, lost
 F_RELATIVE, F_NONCANON, F_TRUNCATED, F_SILENT, F_PASSED, F_ARGS_TRUNC, F_CHDIR = (
     const(f"JB_F_{n}") for n in ("RELATIVE", "NONCANON", "TRUNCATED", "SILENT", "PASSED",
                                  "ARGS_TRUNC", "CHDIR"))
 FD_FILE, FD_DNS = const("JB_FD_FILE"), const("JB_FD_DNS")
+F_PREVENTED, F_WOULD, F_CWD_TRUNC = (const(f"JB_F_{n}") for n in ("PREVENTED", "WOULD", "CWD_TRUNC"))
+PREVENT_KILL, PREVENT_DENY = const("JB_PREVENT_KILL"), const("JB_PREVENT_DENY")
+MODE_MONITOR, MODE_ENFORCE = const("JB_MODE_MONITOR"), const("JB_MODE_ENFORCE")
 AT_FDCWD = -100
 
 
@@ -47,6 +52,37 @@ class ExecEvent(ct.Structure):
     _fields_ = [("h", Hdr), ("flags", ct.c_uint32), ("args_len", ct.c_uint32),
                 ("argc", ct.c_uint32), ("ppid_hint", ct.c_uint32), ("pk", PathKey),
                 ("args", ct.c_uint8 * ARGS_SIZE)]
+
+
+class Exec2Event(ct.Structure):
+    _fields_ = [("h", Hdr), ("flags", ct.c_uint32), ("args_len", ct.c_uint32),
+                ("ppid_hint", ct.c_uint32), ("prevent", ct.c_uint32), ("exe_ino", ct.c_uint64),
+                ("exe_dev", ct.c_uint32), ("ppid", ct.c_uint32), ("pk", PathKey),
+                ("cwd", ct.c_char * PATH_MAX), ("args", ct.c_uint8 * ARGS_SIZE)]
+
+
+class ObjEvent(ct.Structure):
+    _fields_ = [("h", Hdr), ("actions", ct.c_uint32), ("flags", ct.c_uint32),
+                ("mask", ct.c_uint32), ("fd", ct.c_int32), ("ino", ct.c_uint64), ("pk", PathKey)]
+
+
+class DVal(ct.Structure):
+    _fields_ = [("tag", ct.c_uint32), ("mask", ct.c_uint32), ("hash_len", ct.c_uint64),
+                ("mnt", ct.c_uint64)]
+
+
+class FSeen(ct.Structure):
+    _fields_ = [("dentry", ct.c_uint64), ("seen", ct.c_uint32), ("_pad", ct.c_uint32)]
+
+
+class Prevent(ct.Structure):
+    _fields_ = [("recipe", ct.c_uint32), ("action", ct.c_uint32)]
+
+
+class Cfg2(ct.Structure):
+    _fields_ = [("file_any", ct.c_uint32), ("file_tables", ct.c_uint32),
+                ("exec_any", ct.c_uint32), ("fb", ct.c_uint32), ("prevent", ct.c_uint32),
+                ("fbmask", ct.c_uint32)]
 
 
 class ProcEvent(ct.Structure):
@@ -117,10 +153,13 @@ MIRRORS: dict[str, type[ct.Structure]] = {
     "jb_flow_event": FlowEvent, "jb_dns_event": DnsEvent, "jb_hkey": HKey,
     "jb_cidr_key": CidrKey, "jb_port_key": PortKey, "jb_cfg": Cfg, "jb_ctl": Ctl,
     "jb_fd_key": FdKey, "jb_fd_val": FdVal, "jb_owner": Owner, "jb_listen_key": ListenKey,
+    "jb_exec2_event": Exec2Event, "jb_obj_event": ObjEvent, "jb_dval": DVal,
+    "jb_fseen": FSeen, "jb_prevent": Prevent, "jb_cfg2": Cfg2,
 }
 RECORDS: dict[int, type[ct.Structure]] = {
     EV_EXEC: ExecEvent, EV_FORK: ProcEvent, EV_EXIT: ProcEvent, EV_FILE: FileEvent,
-    EV_FDIO: FdioEvent, EV_FLOW: FlowEvent, EV_DNS: DnsEvent,
+    EV_FDIO: FdioEvent, EV_FLOW: FlowEvent, EV_DNS: DnsEvent, EV_EXEC2: Exec2Event,
+    EV_OBJ: ObjEvent,
 }
 
 FNV_OFFSET = 0xCBF29CE484222325
@@ -135,9 +174,44 @@ def fnv1a(data: bytes) -> int:
     return h
 
 
+def hkey(h: int, gen: int) -> int:
+    """8-byte map key of the new program: the hash with the generation in its low bit."""
+    return (h & ~1) | gen
+
+
 def actions_of(mask: int) -> list[str]:
     return [a for i, a in enumerate(FILE_ACTIONS) if mask >> i & 1]
 
 
 def flags_of(mask: int) -> dict[str, bool]:
     return {f: bool(mask >> i & 1) for i, f in enumerate(FLOW_FLAGS)}
+
+
+# ---- cgroup network mechanism (bpf/jibril_cgroup.bpf.c) ----
+CGROUP_PROGRAM = "jibril_cgroup.bpf.c"
+FF_DENIED, FF_WOULD_DENY = 16, 17
+MAX_DENY = 64
+
+
+class DenyCfg(ct.Structure):
+    _fields_ = [("rules", ct.c_uint64), ("enforce", ct.c_uint64), ("any_cidr", ct.c_uint64),
+                ("any_port", ct.c_uint64), ("netns_cookie", ct.c_uint64),
+                ("domains", ct.c_uint64)]
+
+
+QNAME_KEY = 64
+
+
+class QnameKey(ct.Structure):
+    _fields_ = [("prefixlen", ct.c_uint32), ("name", ct.c_uint8 * QNAME_KEY)]
+
+
+MIRRORS["jb_deny_cfg"] = DenyCfg
+MIRRORS["jb_qname_key"] = QnameKey
+
+
+def qname_wire(domain: str) -> bytes:
+    """A domain in DNS wire format, lowercase, with the root byte (block_dom's key data)."""
+    labels = [p for p in domain.strip().strip(".").lower().encode("idna").split(b".") if p]
+    return b"".join(bytes([len(p)]) + p for p in labels) + b"\0"
+

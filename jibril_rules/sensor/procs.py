@@ -130,10 +130,11 @@ class ProcessTable:
         self.exited.pop(child, None)
         return p
 
-    def exec(self, pid: int, uid: int, comm: str, exe: str, argv: tuple[str, ...]) -> Proc:
+    def exec(self, pid: int, uid: int, comm: str, exe: str, argv: tuple[str, ...],
+             cwd: str = "", ppid: int = 0) -> Proc:
         old = self.get(pid, uid, comm)
         p = replace(old, uid=uid, comm=comm, exe=exe, argv=argv, prev_exe=old.exe,
-                    prev_args=old.args)
+                    prev_args=old.args, cwd=cwd or old.cwd, ppid=ppid or old.ppid)
         self.live[pid] = p
         return p
 

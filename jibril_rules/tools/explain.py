@@ -70,6 +70,12 @@ def explain(b: Bundle, r: CompiledRecipe) -> str:
         lines.append(f"  except {name}: {render_ir(x, atoms)}")
     lines += ["", "kernel prefilter (sound superset; these entries are loaded into the BPF maps):"]
     lines += [f"  {s}" for s in kernel_lines(r, atoms)]
+    from ..sensor.plan import build_available, recipe_hook_class
+    lines += ["", "kernel hook (what this recipe costs the host, measured):",
+              f"  {recipe_hook_class(build_tables([r.ir], atoms), build_available())}"]
+    if getattr(r, "prevent", None):
+        lines.append(f"  prevent: {r.prevent}: decided in the kernel (sched_process_exec), "
+                     "before the new image runs; monitor mode records \"would prevent\"")
     need = index_need(r.ir.cond, atoms)
     lines += ["", "decision tree:"]
     if need:

@@ -28,8 +28,21 @@ def lint_paths(paths: list[str], opts: LintOptions | None = None) -> tuple[Rules
     if opts.check_reactions:
         for r in rs.recipes + rs.salvaged:  # a recipe with a broken structure too
             check_reactions(r, opts, diags)
+    for r in rs.recipes:
+        if r.prevent:
+            check_prevent(r, diags)
     items = sorted(set(diags.items), key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))
     return rs, items
+
+
+def check_prevent(r: Recipe, diags: Collector) -> None:
+    """JR074 when the kernel cannot decide the whole condition of a prevent: recipe."""
+    from ..compiler import prevent
+    from ..compiler.ir import build
+    irs, table = build((r,))
+    prevent.check(r.name, str(r.prevent), irs[0].cond, table.atoms,
+                  tuple(x.name for x in r.exceptions), bool(r.times),
+                  r.prevent_span or r.span, diags)
 
 
 def check_reactions(r: Recipe, opts: LintOptions, diags: Collector) -> None:
