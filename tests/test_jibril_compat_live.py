@@ -236,8 +236,8 @@ def _net_recipe(name: str, domain: str, code: str) -> str:
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "since the cgroup_net network mechanism landed on main, the first detections of a flow can "
-    "carry an empty background.flows, so the Jibril-style loop finds no address (passed "
+    "since the cgroup_net network mechanism landed on main, the timer reaction saw no address "
+    "in background.flows (suspected: early flow events without pairs) and one flow stayed open (passed "
     "before that merge; under investigation)"))
 def test_jibril_network_reaction_tests_pattern_live(tmp_path: Path) -> None:
     """Names learned from DNS answers inside a netns we create; nftables acts only there."""
