@@ -16,6 +16,7 @@ from typing import Any, assert_never
 
 import xxhash
 
+from . import __version__ as ENGINE_VERSION
 from .core.errors import Diagnostic, JibrilError, Span
 from .core.ir import And, Atom, AtomKey, Const, IRRecipe, Node, Or
 from .core.kernel_tables import KernelTables
@@ -79,7 +80,7 @@ class Bundle:
 
     def to_bytes(self) -> bytes:
         return canonical({"format": FORMAT, "version": VERSION, "hash": self.hash,
-                          "body": body_json(self)}) + b"\n"
+                          "engine": ENGINE_VERSION, "body": body_json(self)}) + b"\n"
 
 
 def canonical(obj: Any) -> bytes:
@@ -163,6 +164,11 @@ def _corrupt(path: str, why: str, hint: str = "recompile it with 'jibril compile
     return JibrilError([Diagnostic("JR080", why, Span(path), hint)])
 
 
+def version_key(v: str) -> tuple[int, ...]:
+    """'0.10.2' -> (0, 10, 2); a non-numeric part counts as 0 (compares numerically)."""
+    return tuple(int(p) if p.isdigit() else 0 for p in v.split("+")[0].split("."))
+
+
 def from_bytes(data: bytes, path: str = "<bundle>", allow_empty: bool = False) -> Bundle:
     """Decode a bundle; every problem is a JR080 JibrilError (`allow_empty`: 0 recipes is fine)."""
     try:
@@ -183,6 +189,11 @@ def from_bytes(data: bytes, path: str = "<bundle>", allow_empty: bool = False) -
     if ver > VERSION:
         raise _corrupt(path, f"bundle format version {ver} is newer than this jibril (reads {VERSION})",
                        "upgrade jibril-rules, or compile the recipes with this version")
+    engine = doc.get("engine")  # the minimum engine: the version of the compiler that wrote it
+    if engine is not None and version_key(str(engine)) > version_key(ENGINE_VERSION):
+        raise JibrilError([Diagnostic(
+            "JR082", f"bundle needs jibril engine {engine} or newer; this engine is {ENGINE_VERSION}",
+            Span(path), "upgrade jibril-rules on this host, or use a bundle compiled by this version")])
     body = doc.get("body")
     if not isinstance(body, dict) or hash_of(body) != doc.get("hash"):
         raise _corrupt(path, "bundle hash does not match its contents (corrupt or edited)")

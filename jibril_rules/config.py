@@ -33,10 +33,12 @@ from .core.confschema import (
 )
 from .core.errors import Collector, JibrilError
 from .core.source import load_yaml, read_source, span_of
-from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS
+from .core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS, MODES
+from .fleet.trust import bundles_section, trust_config
 
 DEFAULT_NAMES = ("jibril.yaml",)
-SYSTEM_CONFIG = "etc/jibril/jibril.yaml"  # below the root: / (or $JIBRIL_ROOT, for tests)
+SYSTEM_DIR = "etc/jibril"  # below the root: / (or $JIBRIL_ROOT, for tests)
+SYSTEM_CONFIG = f"{SYSTEM_DIR}/jibril.yaml"
 
 
 def find_config(root: str | None = None) -> str | None:
@@ -62,8 +64,26 @@ def _state_dir_default() -> str:
     return _default_state_dir()
 
 
-REACTION_FIELDS: tuple[Field, ...] = (
-    Field("mode", Str(choices=("monitor", "enforce")), "monitor",
+def _bounded(name: str, default: float, unit: str, doc: str) -> Field:
+    """A row for a bounded reactions setting, its bounds from reactions/config.py (one source)."""
+    from .reactions.config import BOUNDS  # light: no V8
+    lo, hi = BOUNDS[name]
+    kind: Kind = Float(lo, hi, unit) if isinstance(default, float) else Int(int(lo), int(hi), unit)
+    return Field(name, kind, default, doc)
+
+
+# -- fleet (issue 10): the Data* store shared by hosts (reactions/store_redis.py) --
+FLEET_REACTION_FIELDS: tuple[Field, ...] = (
+    Field("store", Str(pattern=r"|sqlite|(redis|rediss|unix)://\S+",
+                       what="sqlite or a redis://HOST:PORT/DB URL", sample="redis://127.0.0.1:6379/0"),
+          "", "sqlite (embedded) | redis://HOST:PORT/DB: `shared:` keys live in Redis"),
+    Field("store_recipe_keys", Bool(), False, "true: every recipe's own keys go to Redis too"),
+    Field("store_timeout_ms", Int(1, 10_000, "ms"), 50, "bound of one Redis call"),
+)
+
+
+REACTION_FIELDS: tuple[Field, ...] = FLEET_REACTION_FIELDS + (
+    Field("mode", Str(choices=MODES), "monitor",
           "monitor: helpers with side effects only record (dry run) | enforce"),
     Field("netpolicy", Bool(), False, "true: NetBlock* manage our nftables table"),
     Field("state_dir", Path(), None, "SQLite data store (default $JIBRIL_RULES_STATE or /var/lib/jibril-rules)"),
@@ -96,6 +116,17 @@ REACTION_FIELDS: tuple[Field, ...] = (
           "data store namespace of `shared:` keys"),
     Field("shell_path", Path(absolute=True, sample="/bin/sh"), "/bin/sh", "shell of shell reactions"),
     Field("log_to_python", Bool(), True, "reaction logs also go to the Python logger"),
+    # limits and size caps (issue 7); their bounds are reactions/config.py's BOUNDS
+    *(_bounded(name, default, unit, doc) for name, default, unit, doc in (
+        ("max_timeout_ms", 60_000, "ms", "a recipe's own timeout_ms is clamped to this"),
+        ("max_memory_mb", 1024, "MB", "a recipe's own memory_mb is clamped to this"),
+        ("drain_s", 5.0, "s", "on stop, queued reactions may run this long; the rest are abandoned"),
+        ("max_value_bytes", 1 << 20, "bytes", "one data-store key or value (DataSet, DataPush)"),
+        ("max_list_items", 100_000, "", "items of one DataPush list"),
+        ("max_log_bytes", 64 << 10, "bytes", "Info/Warn/Error text kept per execution"),
+        ("max_log_lines", 2000, "", "log lines kept per execution"),
+        ("max_audit_line_bytes", 256 << 10, "bytes", "one audit record (shrunk beyond)"),
+    )),
 )
 
 
@@ -111,10 +142,11 @@ def _derived(name: str, annotation: Any) -> Kind:
 def reaction_section() -> Section:
     """REACTION_FIELDS, plus any ReactionConfig field not listed (typed from its annotation)."""
     from .reactions.config import ReactionConfig
-    listed = {f.name for f in REACTION_FIELDS}
+    fields = REACTION_FIELDS
+    listed = {f.name for f in fields}
     extra = tuple(Field(f.name, _derived(f.name, f.type), None, "")
                   for f in dataclasses.fields(ReactionConfig) if f.name not in listed)
-    return Section(REACTION_FIELDS + extra, "the reactions runtime (docs/reactions.md)")
+    return Section(fields + extra, "the reactions runtime (docs/reactions.md)")
 
 
 # -- observability (issue 11): `from`, `metrics`, `log`; consumed by observe/runner.py --
@@ -124,8 +156,15 @@ def _listen_needs_token(raw: Any, vals: dict[str, Any], at: At) -> None:
     """An endpoint off loopback serves metrics to the network: only with a token."""
     from .observe.settings import DEFAULT_LISTEN, is_loopback, split_listen
     listen = vals.get("listen", DEFAULT_LISTEN)
-    if listen and not vals.get("token"):
+    if not listen:
+        return
+    try:
         host, _ = split_listen(listen)
+    except ValueError as e:  # the pattern lets 5 digits through: 70000 is no port
+        at.diags.add("JR021", f"'{at.path}.listen': {e}", span_of(raw, "listen", at.span),
+                     f"e.g. listen: {DEFAULT_LISTEN}")
+        return
+    if not vals.get("token"):
         if not is_loopback(host):
             at.diags.add("JR021", f"'{at.path}.listen' is {listen}, not a loopback address, so it "
                          "needs a token", span_of(raw, "listen", at.span),
@@ -166,6 +205,7 @@ def sections() -> dict[str, Kind]:
         "printers": ListOf(PrinterItem(), max_items=64),
         "reactions": reaction_section(),
         **observe_sections(),
+        "bundles": bundles_section(),  # fleet (issue 10): trust keys, fleet/trust.py
     }
 
 
@@ -185,6 +225,7 @@ class Config:
     # -- observability (issue 11): from / metrics / log as written, checked by the schema --
     observe: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # every checked top-level section
+    bundles: dict[str, Any] = field(default_factory=dict)  # fleet: {trust: [absolute paths]}
 
     @property
     def netpolicy(self) -> bool:
@@ -237,7 +278,8 @@ def load_config(path: str | None) -> Config:
     printers = got.get("printers")
     observe = {k: plain(doc[k]) for k in OBSERVE_KEYS if isinstance(doc, dict) and k in doc}
     return Config(tuple(printers) if printers is not None else ("stdout",),
-                  dict(got.get("reactions") or {}), path, observe, got)
+                  dict(got.get("reactions") or {}), path, observe, got,
+                  bundles=trust_config(path, got.get("bundles") or {}))
 
 
 __all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "find_config", "load_config", "parse_printer",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything jibril-rules needs on a fresh Debian machine (idempotent).
-# System: bcc (python3-bpfcc), kernel headers fallback, nftables, iproute2.
+# System: bcc (python3-bpfcc), kernel headers fallback, nftables, iproute2; for the fleet
+# tests the CNCF distribution registry (docker-registry) and redis-server, never left running.
 # Python: the project itself with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,10 @@ python3 -c 'import sys; sys.path.append("/usr/lib/python3/dist-packages"); impor
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 ls -d /usr/src/linux-headers-*-amd64 >/dev/null 2>&1 || need_apt+=(linux-headers-amd64)
+fleet_new=()
+command -v docker-registry >/dev/null 2>&1 || fleet_new+=(docker-registry)
+command -v redis-server >/dev/null 2>&1 || fleet_new+=(redis-server)
+need_apt+=(${fleet_new[@]+"${fleet_new[@]}"})
 # observability tests (issue 11): the real Prometheus server and headless Chromium
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
@@ -30,6 +35,22 @@ if [ "${#need_apt[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev
     command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool is still missing after apt-get install" >&2; exit 1; }
   done
 fi
+# The tests start their own registry and redis on 127.0.0.1 with random ports: the services
+# the packages install must not run (nor start at boot) and listen on fixed ports.
+for svc in ${fleet_new[@]+"${fleet_new[@]}"}; do
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+  if [ -x "/etc/init.d/$svc" ]; then  # no systemd: the package may have started it via sysv
+    "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+  fi
+done
+for bin in docker-registry redis-server; do
+  if ! command -v "$bin" >/dev/null 2>&1; then
+    echo "setup: ERROR: $bin is missing and could not be installed (apt-get install $bin as root)" >&2
+    exit 1
+  fi
+done
 
 # bcc compiles against /lib/modules/$(uname -r)/build; the running kernel has no headers
 # package, so point it at Debian's generic headers (only tracepoint args are read).

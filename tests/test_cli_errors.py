@@ -130,6 +130,18 @@ BAD: list[tuple[str, int, str]] = [
     ("service bogus", 2, "No such command"),
     ("service install --root {afile}/root --no-verify", 1, "error:"),
     ("service install --root {afile}/root --recipes {missing}", 2, "no such file"),
+    # fleet: keys, signatures, the registry (nothing listens on port 1)
+    ("keygen", 2, "Missing option"),
+    ("keygen --out {missing}/k", 1, "cannot write the key"),
+    ("sign {garbage} --key {missing}.key", 1, "JR080"),
+    ("sign {r}", 2, "Missing option"),
+    ("verify {garbage} --key {missing}.pub", 1, "cannot read the public key"),
+    ("verify {garbage}", 2, "Missing option"),
+    ("push {garbage} 127.0.0.1:1/x/y:z --plain-http", 1, "JR080"),
+    ("pull 'not a ref' -o {tmp}/p.jbundle", 1, "JR083"),
+    ("pull 127.0.0.1:1/x/y:z -o {tmp}/p.jbundle --plain-http", 1, "registry unreachable"),
+    ("pull 127.0.0.1:1/x/y:z", 2, "Missing option"),
+    ("tag 127.0.0.1:1/x/y:z stable --plain-http", 1, "registry unreachable"),
     # the group
     ("bogus", 2, "No such command"),
     ("--bogus", 2, "No such option"),

@@ -116,6 +116,34 @@ def test_server_health_metrics_status_and_token(tmp_path: Path) -> None:
         serve("0.0.0.0:0", obs)  # not loopback and no token: refused before binding
 
 
+def test_the_token_in_a_browser_url_never_reaches_the_log() -> None:
+    obs = Observer()
+    buf = io.StringIO()
+    from jibril_rules.observe.logs import setup_logging
+    setup_logging(logging.DEBUG, "text", stream=buf)
+    srv = serve("127.0.0.1:0", obs, token="s3cret-token")
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        assert _get(base + "/api/status?x=1&token=s3cret-token")[0] == 200
+        assert _get(base + "/?token=wrong")[0] == 401
+    finally:
+        stop(srv)
+        logging.getLogger("jibril_rules").handlers.clear()
+    text = buf.getvalue()
+    assert "/api/status?x=1&token=REDACTED" in text, text
+    assert "s3cret-token" not in text and "wrong" not in text
+
+
+def test_a_bad_log_level_names_where_it_came_from(monkeypatch: Any) -> None:
+    from jibril_rules.observe.logs import resolve_level
+    monkeypatch.setenv("JIBRIL_LOG_LEVEL", "loud")
+    with pytest.raises(ValueError, match=r"\$JIBRIL_LOG_LEVEL: unknown log level 'loud'"):
+        resolve_level(None, "info")
+    assert resolve_level("debug", None) == logging.DEBUG  # the flag wins over the env
+    with pytest.raises(ValueError, match="--log-level"):
+        resolve_level("nope", None)
+
+
 # -- alerts ----------------------------------------------------------------------------------
 
 def test_json_detections_gain_the_falco_keys_additively(tmp_path: Path) -> None:
@@ -146,6 +174,26 @@ def test_flow_fields() -> None:
     assert of["fd.sip"] == "10.0.0.1" and of["fd.sport"] == 443 and of["fd.lport"] == 5555
     assert a["priority"] == "Notice" and "x.example" in a["output"]
     check_falcosidekick_payload(a)
+
+
+def test_flow_fields_name_server_and_client_as_falco_does() -> None:
+    """fd.sip/fd.sport are the server side: the remote one for an outbound connection, the
+    local one for an inbound connection (initiated by the remote side)."""
+    def fields(initiated_by: str) -> dict[str, Any]:
+        ev = {"uuid": "u", "mechanism": "network_peers", "metadata": {"name": "r"},
+              "flow": {"proto": "tcp", "phase": {"initiated_by": initiated_by},
+                       "remote": {"address": "203.0.113.9", "port": 40000, "names": ["c.example"]},
+                       "local": {"address": "10.0.0.2", "port": 22}}}
+        return dict(alert(ev)["output_fields"])
+    inbound = fields("remote")
+    assert (inbound["fd.sip"], inbound["fd.sport"]) == ("10.0.0.2", 22)
+    assert (inbound["fd.cip"], inbound["fd.cport"]) == ("203.0.113.9", 40000)
+    assert inbound["fd.cip.name"] == inbound["fd.rip.name"] == "c.example"
+    assert "fd.sip.name" not in inbound and inbound["fd.rport"] == 40000
+    outbound = fields("local")
+    assert (outbound["fd.sip"], outbound["fd.sport"], outbound["fd.sip.name"]) == (
+        "203.0.113.9", 40000, "c.example")
+    assert (outbound["fd.cip"], outbound["fd.cport"]) == ("10.0.0.2", 22)
 
 
 # -- webhook ---------------------------------------------------------------------------------
@@ -199,6 +247,24 @@ def test_webhook_posts_falco_shape_and_counts_drops_when_down(tmp_path: Path) ->
     print(f"50 emits with the server down took {emit_s * 1e3:.1f} ms")
 
 
+def test_webhook_close_does_not_sit_out_the_backoff(tmp_path: Path) -> None:
+    """Stopping the agent with the endpoint down: what is queued gets one last attempt and is
+    counted as dropped, instead of waiting through minutes of retry backoff."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/"  # bound, not listening: refused
+        p = HttpPrinter(HttpSettings(url=url, retries=5, backoff_ms=60_000, timeout_ms=500))
+        det = Det(detections(tmp_path)[0])
+        for _ in range(3):
+            p.emit(det)
+        t0 = time.monotonic()
+        p.close(timeout_s=120)
+        took = time.monotonic() - t0
+    assert p.counts.dropped == 3 and p.counts.sent == 0
+    assert not p._thread.is_alive()
+    assert took < 60, f"close() waited {took:.1f} s"  # hang guard: the backoff alone is 60 s+
+
+
 def test_syslog_rfc5424_over_udp(tmp_path: Path) -> None:
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
@@ -216,6 +282,25 @@ def test_syslog_rfc5424_over_udp(tmp_path: Path) -> None:
     assert m, msg
     assert int(m.group(1)) == 19 * 8 + 2  # local3, Critical
     assert 'rule="crypto_miner_executed"' in m.group(5) and "crypto_miner_executed" in m.group(6)
+
+
+def test_syslog_udp_host_name_is_resolved_once(tmp_path: Path) -> None:
+    """udp://localhost:PORT: resolved when the printer is made, never per alert (a DNS lookup
+    on the event loop); an unresolvable name is a clear error up front."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    p = SyslogPrinter(SyslogSettings(address=f"udp://localhost:{rx.getsockname()[1]}"))
+    try:
+        assert p._addr[0] in ("127.0.0.1", "::1")
+        if p._addr[0] == "127.0.0.1":
+            p.emit(Det(detections(tmp_path)[0]))
+            assert rx.recv(65536).startswith(b"<")
+    finally:
+        p.close()
+        rx.close()
+    with pytest.raises(ValueError, match="resolve"):
+        SyslogPrinter(SyslogSettings(address="udp://" + "a" * 64 + ".x:514"))  # IDNA: no query
 
 
 def test_printer_specs_from_config_and_flags(tmp_path: Path) -> None:
@@ -288,6 +373,22 @@ def test_journal_stream_drops_the_timestamp_and_rate_limit_counts(tmp_path: Path
     assert lines[-1] == "INFO jibril: not rate limited"
 
 
+def test_a_text_log_record_stays_on_one_line() -> None:
+    """A reaction logging a command line with a newline cannot forge a second log line."""
+    from jibril_rules.observe.logs import setup_logging
+    buf = io.StringIO()
+    setup_logging(logging.INFO, "text", stream=buf)
+    try:
+        logging.getLogger("jibril_rules.reactions").warning(
+            "[r] cmd=%s", "sh -c x\n2026-01-01T00:00:00.000Z ERROR forged\x1b[2J",
+            extra={"recipe": "r", "event_uuid": "u\nv", "reaction_index": 0})
+    finally:
+        logging.getLogger("jibril_rules").handlers.clear()
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert "x\\n2026" in lines[0] and "\\x1b[2J" in lines[0] and "event_uuid=u\\nv" in lines[0]
+
+
 # -- config ----------------------------------------------------------------------------------
 
 def test_config_keys_are_validated_with_locations(tmp_path: Path) -> None:
@@ -353,6 +454,22 @@ def test_default_metrics_address_taken_is_a_warning_explicit_is_an_error() -> No
             runner.serve(obs, None)
     finally:
         busy.close()
+        logging.getLogger("jibril_rules").handlers.clear()
+
+
+def test_port_zero_logs_the_port_actually_bound() -> None:
+    """--metrics-listen 127.0.0.1:0 (any free port) says which port it got."""
+    from jibril_rules.observe import runner
+    buf = io.StringIO()
+    obs = runner.configure({}, "127.0.0.1:0", "info", None)
+    logging.getLogger("jibril_rules").handlers[0].setStream(buf)  # type: ignore[attr-defined]
+    try:
+        runner.serve(obs, None)
+        port = obs.server.server_address[1]
+        assert port and f"http://127.0.0.1:{port}/" in buf.getvalue(), buf.getvalue()
+        assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 503  # not ready yet
+    finally:
+        obs.close()
         logging.getLogger("jibril_rules").handlers.clear()
 
 

@@ -107,6 +107,7 @@ class LiveAgent:
             stdout=open(self.out_path, "w"), stderr=open(self.log_path, "w"),  # noqa: SIM115
             cwd=self.dir, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         self.health_while_starting: int | None = None
+        self.health_at_ready = 0
 
     def wait_ready(self) -> None:
         def ready() -> bool:
@@ -118,6 +119,7 @@ class LiveAgent:
                     self.health_while_starting = code
             return "ready" in self.out_path.read_text()
         assert wait(ready, 240, 0.1), self.log_path.read_text()
+        self.health_at_ready = get(self.base + "/healthz", 5)[0]  # right after the ready line
 
     def trigger(self) -> str:
         subprocess.run(["/bin/sh", "-c", f"touch '{self.watched}/trigger.txt'"], check=True)
@@ -172,6 +174,7 @@ def test_healthz_and_metrics_scraped_by_real_prometheus(agents: dict[str, Any]) 
     a = agents["info"]
     assert a.health_while_starting in (503, None)  # 503 while starting (or not yet bound)
     assert get(a.base + "/healthz")[0] == 200
+    assert a.health_at_ready == 200  # ready is said only once /healthz says it too
     prom = shutil.which("prometheus")
     if prom is None:
         pytest.skip("prometheus not installed (apt-get install prometheus; scripts/setup.sh)")

@@ -138,7 +138,7 @@ def test_hostile_reactions_are_contained(rt) -> None:
     assert bomb.status == "memory"
     buffers = run1(rt, "function process(d) { let a = []; for (;;) a.push(new Uint8Array(1 << 24).fill(1)); }",
                    memory_mb=32)
-    assert buffers.status == "error" and "memory limit" in buffers.error
+    assert buffers.status == "memory" and "32 MB" in buffers.error  # V8's allocator refused
     thrown = run1(rt, "function process(d) {\n  throw new TypeError('boom');\n}")
     assert thrown.status == "error" and "TypeError: boom" in thrown.error
     assert "reaction:2:" in thrown.error
@@ -151,7 +151,7 @@ def test_hostile_reactions_are_contained(rt) -> None:
     ok = run1(rt, "function process(d) { Info('alive') }")
     assert ok.status == "ok"
     s = rt.stats()
-    assert s["timeout"] == 1 and s["memory"] == 1 and s["error"] >= 4
+    assert s["timeout"] == 1 and s["memory"] == 2 and s["error"] >= 4
 
 
 def test_kill_helpers_real_and_refused(tmp_path) -> None:
@@ -173,7 +173,9 @@ def test_kill_helpers_real_and_refused(tmp_path) -> None:
         assert refusals[0].startswith("INFO: -1 refusing to kill pid 1: below the minimum")
         assert refusals[1].startswith("INFO: -1 refusing to kill pid 42")
         assert "the agent itself or its ancestor" in refusals[2]
-        assert "the agent itself or its ancestor" in refusals[3]
+        # our parent may itself have a pid below 500 (then that rule speaks first)
+        assert "the agent itself or its ancestor" in refusals[3] or (
+            os.getppid() < 500 and "below the minimum" in refusals[3]), refusals[3]
         assert refusals[4].startswith("INFO: -1")
         assert rec.logs[5].startswith("INFO: -1 invalid pid")
         assert rec.logs[6] == "INFO: 0"
@@ -377,7 +379,8 @@ def test_check_js_and_shell() -> None:
     assert len(issues) == 1 and (issues[0].line, issues[0].column) == (2, 11)
     assert "SyntaxError" in issues[0].message
     issues = check_js("function process(data) {\n  Info('x');\n  KillEverything();\n}")
-    assert [(i.line, i.column, i.severity) for i in issues] == [(3, 3, "warning")]
+    assert [(i.line, i.column, i.severity) for i in issues] == [(3, 3, "error")]
+    assert "did you mean Kill" in issues[0].message
     assert any("no process" in i.message for i in check_js("Info('x');"))
     assert check_js("}); (function(){")  # cannot escape the function wrapper
     assert check_js("while(true){}\nfunction process(d){}") == []  # compiled, never run

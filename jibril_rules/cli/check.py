@@ -53,8 +53,9 @@ def lint(paths: tuple[str, ...], fmt: str, netpolicy: bool | None, config_path: 
 @click.option("-v", "--verbose", is_flag=True, help="One summary line per recipe.")
 @click.option("--tables", "show_tables", is_flag=True,
               help="Print every kernel map entry exactly as `jibril run` loads it.")
+@click.option("--sign", "sign_key", default=None, help="Also sign the bundle with PREFIX.key (writes OUTPUT.sig).")
 def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, verbose: bool,
-                show_tables: bool) -> None:
+                show_tables: bool, sign_key: str | None) -> None:
     """Compile recipes into one hashed, reproducible bundle."""
     from ..bundle import write
     from ..compiler.driver import compile_ruleset
@@ -72,6 +73,10 @@ def compile_cmd(paths: tuple[str, ...], output: str, include_disabled: bool, ver
                                 "point at files or folders that hold recipes ('- kind: ...')")])
         sys.exit(1)
     write_or_fail(output, "the bundle to", lambda: write(b, output))
+    if sign_key:
+        from ..fleet.signing import git_revision, sign_file
+        with user_errors():
+            click.echo(f"signed -> {sign_file(output, sign_key, git_revision(paths[0]))}")
     for line in summary(b, len(rs.sources), (time.perf_counter() - t0) * 1000, output, verbose):
         click.echo(line)
     for line in hook_lines(b, verbose):

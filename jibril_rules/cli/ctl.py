@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
+from ..core.vocab import MODES
 from .app import main
 
 
 @main.command()
 @click.argument("command", type=click.Choice(["ping", "stats", "reload", "mode", "clear-mode"]))
-@click.argument("mode", required=False, type=click.Choice(["monitor", "enforce"]))
+@click.argument("mode", required=False, type=click.Choice(list(MODES)))
 @click.option("--recipe", default=None, help="Apply the mode to one recipe only.")
 @click.option("--socket", "sock", default=None, help="Control socket of the agent.")
 @click.option("--force", is_flag=True, help="reload: load the recipes even if there are none.")

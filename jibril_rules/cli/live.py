@@ -19,21 +19,31 @@ def _fail(msg: str, code: int = 1) -> NoReturn:
     fail(msg, code)
 
 
-def _bundle(source: tuple[str, ...]) -> Any:
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _user_error(e: Exception) -> NoReturn:
+    from ..core.report import format_human
+    sys.stderr.write(format_human(getattr(e, "diagnostics", []), {}))
+    sys.exit(1)
+
+
+def _bundle(source: tuple[str, ...], policy: Any = None) -> Any:
     from ..core.errors import JibrilError
-    from ..runtime.loading import load_isolated
     try:
-        return load_isolated(list(source) or ["alchemies"])
+        return _reload(source, policy)
     except JibrilError as e:
-        from ..core.report import format_human
-        sys.stderr.write(format_human(e.diagnostics, {}))
-        sys.exit(1)
+        _user_error(e)
 
 
-def _reload(source: tuple[str, ...]) -> Any:
+def _reload(source: tuple[str, ...], policy: Any = None) -> Any:
     """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
     from ..runtime.loading import load_isolated
-    return load_isolated(list(source) or ["alchemies"])
+    if policy is None:
+        return load_isolated(list(source) or ["alchemies"])
+    from ..fleet.trust import load_checked  # bundles.trust applies to every load
+    return load_checked(list(source) or ["alchemies"], policy, _say)[0]
 
 
 @main.command()
@@ -60,11 +70,17 @@ def _reload(source: tuple[str, ...]) -> Any:
               help="debug|info|warning|error (default: $JIBRIL_LOG_LEVEL, config log.level, info).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="Log lines as text or JSON (default: config log.format, text).")
+@click.option("--follow", "follow_ref", default=None,
+              help="Follow REGISTRY/REPO:TAG: swap to each new signed bundle it points at.")
+@click.option("--every", default="30s", show_default=True, help="Poll interval of --follow (2s, 5m).")
+@click.option("--key", "keys", multiple=True, help="Trust key PREFIX.pub (default: bundles.trust).")
+@click.option("--plain-http", is_flag=True, help="--follow a registry without TLS (127.0.0.1).")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
         outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
         control_path: str, metrics_listen: str | None, log_level: str | None,
-        log_format: str | None) -> None:
+        log_format: str | None, follow_ref: str | None, every: str, keys: tuple[str, ...],
+        plain_http: bool) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
@@ -86,22 +102,42 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         preflight()
     except SensorUnavailable as e:
         _fail(str(e))
+    from ..core.errors import JibrilError
+    from ..fleet.trust import policy_for
+    follower = None
+    with user_errors():
+        policy = policy_for(cfg, keys)
     try:
         obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
     except ValueError as e:
         _fail(str(e), 2)
-    source = source or from_paths(cfg.observe)
-    bundle = _bundle(source)
+    try:
+        if follow_ref:  # fleet: the bundle comes from a registry tag (fleet/follow.py)
+            if source:
+                _fail("--follow and --from exclude each other", 2)
+            from ..fleet.follow import setup
+            follower = setup(follow_ref, every, plain_http, policy, dict(cfg.reactions), _say)
+            bundle = follower.initial()
+        else:
+            source = source or from_paths(cfg.observe)
+            bundle = _reload(source, policy)
+    except JibrilError as e:
+        _user_error(e)
     printers = open_printers(specs, metrics=obs.metrics)
     runtime = None
-    if not no_reactions and any(r.reactions for r in bundle.recipes):
+    if not no_reactions and (follower or any(r.reactions for r in bundle.recipes)):
         from ..runtime.pipeline import reaction_runtime
         runtime = reaction_runtime(cfg.reactions, "monitor" if dry_run else "enforce" if enforce else None)
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source), opts=opts,
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source, policy), opts=opts,
                   observer=obs.observer)
     agent.default_mode = "enforce" if enforce else str(cfg.reactions.get("mode", "monitor"))
+    if follower is not None:
+        agent.loader = lambda: follower.poke()  # SIGHUP / ctl reload: poll the registry now
+        agent.extras["fleet"] = follower.status
+    if runtime is not None and hasattr(runtime.services.store, "stats"):
+        agent.extras["store"] = runtime.services.store.stats
     agent.install_signals()
     try:
         observe.serve(obs, (cfg.observe.get("metrics") or {}).get("token"))
@@ -127,9 +163,13 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         agent.close()
         obs.close()
         _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
+    if follower is not None:
+        follower.start(agent.offer)
     try:
         agent.run()
     finally:
+        if follower is not None:
+            follower.stop()
         if control is not None:
             control.close()
         obs.close()

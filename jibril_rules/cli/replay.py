@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,8 +19,10 @@ from .app import fail, load_bundle, main, print_diags, printers_or_fail, user_er
 @click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
 @click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
 @click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
-@click.option("--dry-run", is_flag=True, help="Reactions record what they would do instead of acting.")
-@click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
+@click.option("--dry-run", is_flag=True,
+              help="Kept for compatibility: replay always rehearses reactions (nothing acts on the host).")
+@click.option("--enforce", is_flag=True,
+              help="Kept for compatibility: replay still rehearses; only `jibril run` enforces.")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
 @click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=0.0,
@@ -33,13 +36,13 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     """Run recorded events (JSONL) through the recipes; no root needed."""
     from ..config import load_config
     from ..runtime.engine import Engine
-    from ..runtime.pipeline import Pipeline, reaction_runtime
+    from ..runtime.pipeline import Pipeline
     from ..tools.replay import read_events
     if dry_run and enforce:
         fail("--dry-run and --enforce exclude each other", 2)
     with user_errors():
         cfg = load_config(config_path)
-    b = load_bundle(source)
+    b = load_bundle(source) if not cfg.bundles.get("trust") else _trusted(source, cfg)
     printers = printers_or_fail(cfg, fmt, outputs)
     sink = None
     if reactions_out:
@@ -49,14 +52,11 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
             fail(f"cannot write reaction records to {reactions_out}: {e.strerror}; check that the "
                  "folder exists and is writable")
     engine = Engine(b, kernel_model=not no_kernel_model, aggregate_s=aggregate_s)
-    settings = dict(cfg.reactions)
-    scratch = None
-    if dry_run:  # a rehearsal: temp dirs and data-store writes go to a scratch folder
-        import tempfile
-        scratch = tempfile.TemporaryDirectory(prefix="jibril-dry-run-")
-        settings.update(state_dir=scratch.name + "/state", temp_root=scratch.name)
-    runtime = None if no_reactions or not any(r.reactions for r in b.recipes) else \
-        reaction_runtime(settings, "monitor" if dry_run else "enforce" if enforce else None)
+    rehearsal = None
+    if not no_reactions and any(r.reactions for r in b.recipes):
+        with user_errors():
+            rehearsal = _rehearsal(cfg.reactions, enforce or any(r.mode == "enforce" for r in b.recipes))
+    runtime = rehearsal.runtime if rehearsal is not None else None
     errs: list[Diagnostic] = []
     t0 = time.perf_counter()
     pipe = Pipeline(engine, printers, runtime, on_records=lambda d, recs: _show(d, recs, fmt, sink))
@@ -67,8 +67,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
         if sink is not None:
             sink.close()
         pipe.close()
-        if scratch is not None:
-            scratch.cleanup()
+        if rehearsal is not None:
+            rehearsal.close()
     n_det = pipe.matches
     s = engine.stats
     dt = time.perf_counter() - t0
@@ -77,6 +77,15 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     if errs:
         print_diags(errs)
         sys.exit(1)
+
+
+def _rehearsal(settings: dict[str, Any], enforce: bool) -> Any:
+    """Replay never acts on the host: a rehearsal in a scratch store (see reactions/rehearsal.py)."""
+    from ..reactions import REHEARSAL_NOTICE, Rehearsal
+    reh = Rehearsal(settings, prefix="jibril-replay-")
+    if enforce or reh.enforce_requested:
+        click.echo(REHEARSAL_NOTICE, err=True)
+    return reh
 
 
 def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
@@ -88,7 +97,8 @@ def _show(d: Any, records: Any, fmt: str, sink: Any = None) -> None:
         else:
             calls = ", ".join(f"{c.name}({', '.join(_short(a) for a in c.args)})={_short(c.result)}"
                               for c in rec.calls)
-            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{rec.mode}] {rec.duration_ms:.1f} ms: {calls}"
+            mode = "rehearsal" if rec.extra.get("rehearsal") else rec.mode
+            click.echo(f"  REACT {d.recipe_name}#{rec.index} {rec.status} [{mode}] {rec.duration_ms:.1f} ms: {calls}"
                        + (f" error: {rec.error}" if rec.error else ""))
 
 
@@ -96,3 +106,14 @@ def _short(v: Any, n: int = 60) -> str:
     """repr() cut to n characters: the audit trail (JSON) keeps the full arguments."""
     r = repr(v)
     return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _trusted(source: tuple[str, ...], cfg: Any) -> Any:
+    """bundles.trust set: a bundle file must be signed by a trusted key (fleet/trust.py)."""
+    from ..bundle import is_bundle_path
+    from ..fleet.trust import load_checked, policy_for
+    paths = list(source) or ["alchemies"]
+    if not (len(paths) == 1 and Path(paths[0]).is_file() and is_bundle_path(paths[0])):
+        return load_bundle(source)  # recipe sources being developed: replay is a rehearsal
+    with user_errors():
+        return load_checked(paths, policy_for(cfg), lambda line: click.echo(line, err=True))[0]

@@ -58,6 +58,10 @@ def uninstall(root: str) -> None:
     if root == "/" and os.geteuid() != 0:
         click.echo("error: uninstalling from / needs root (or pass --root DIR)", err=True)
         sys.exit(1)
-    said = do_uninstall(root)
+    try:
+        said = do_uninstall(root)
+    except OSError as e:
+        click.echo(f"error: {getattr(e, 'filename', None) or root}: {e.strerror or e}", err=True)
+        sys.exit(1)
     for line in said or ["nothing to remove"]:
         click.echo(line)

@@ -12,25 +12,20 @@ from typing import Any, assert_never
 
 from ..bundle import INDEX_FIELDS, TreeData
 from ..core.fields import FIELDS
-from ..core.ir import And, Atom, AtomKey, Const, IRRecipe, Node, Or
+from ..core.ir import EQUALITY, And, Atom, AtomKey, Const, IRRecipe, Node, Or, as_values
 from ..core.ops import Op
 from ..core.regexcheck import literal_prefix
 from ..core.vocab import MECHANISMS
 
 Need = frozenset[tuple[str, Any]]
-_EQ = (Op.EQ, Op.IN)
-
-
-def _vals(v: Any) -> tuple[Any, ...]:
-    return v if isinstance(v, tuple) else (v,)
 
 
 def _atom_need(key: AtomKey) -> Need | None:
     f, op, v = key
-    if f in INDEX_FIELDS and op in _EQ and not FIELDS[f].type.is_list:
-        return frozenset((f, x) for x in _vals(v))
+    if f in INDEX_FIELDS and op in EQUALITY and not FIELDS[f].type.is_list:
+        return frozenset((f, x) for x in as_values(v))
     if f == "flow.remote.names" and op in (Op.EQ, Op.IN, Op.CONTAINS):
-        return frozenset(("flow.names", x) for x in _vals(v))
+        return frozenset(("flow.names", x) for x in as_values(v))
     if f == "flow.remote.names" and op is Op.ENDSWITH and isinstance(v, str) and v.startswith("."):
         return frozenset({("flow.names", v[1:])})
     if f == "file.file" and op in (Op.STARTSWITH, Op.REGEX) and isinstance(v, str):
@@ -102,8 +97,8 @@ def kinds_of(n: Node, atoms: list[AtomKey], atom_kinds: AtomKinds) -> frozenset[
 def mechanism_gate(key: AtomKey) -> frozenset[str] | None:
     """The kinds an `event.mechanism == / in` atom allows (None for any other atom)."""
     f, op, v = key
-    if f == "event.mechanism" and op in _EQ:
-        return frozenset(str(x) for x in _vals(v)) & frozenset(MECHANISMS)
+    if f == "event.mechanism" and op in EQUALITY:
+        return frozenset(str(x) for x in as_values(v)) & frozenset(MECHANISMS)
     return None
 
 

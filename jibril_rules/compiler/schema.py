@@ -19,6 +19,7 @@ from ..core.vocab import (
     MAX_REACTION_MEMORY_MB,
     MAX_REACTION_TIMEOUT_MS,
     MECHANISMS,
+    MODES,
     PROTOCOLS,
     TIMES_KINDS,
 )
@@ -82,7 +83,7 @@ RECIPE_SCHEMA: dict[str, Any] = {
     "local_port": _PORT, "remote_port": _PORT,
     "flow_actions": _FLOWS, "flow_actions_how": _HOW, "flow_actions_excl": _FLOWS,
     "when": _S,
-    "mode": {"type": "string", "allowed": ("monitor", "enforce")},
+    "mode": {"type": "string", "allowed": MODES},
     "prevent": {"type": "string", "allowed": ("kill", "deny"), "nullable": True},
     "exceptions": {"type": "list", "nullable": True, "schema": {"type": "dict", "schema": {
         "name": {"type": "string", "required": True}, "when": {"type": "string", "required": True}}}},

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, assert_never
 
 from ..core.errors import Collector, Span
-from ..core.ir import And, Atom, AtomKey, Const, IRRecipe, Node, Or
+from ..core.ir import EQUALITY, And, Atom, AtomKey, Const, IRRecipe, Node, Or, as_values
 from ..core.kernel_tables import MAX_PATH, KernelTables
 from ..core.ops import Op
 from ..core.regexcheck import literal_prefix
@@ -61,19 +61,14 @@ class Approx:
 TOP = Approx(((ALL_FILE_ACTIONS_MASK, ANY),), (ANY_NET,))
 BOTTOM = Approx((), ())
 MAX_PRODUCT = 256
-_EQ = (Op.EQ, Op.IN)
-
-
-def _vals(v: Any) -> tuple[Any, ...]:
-    return v if isinstance(v, tuple) else (v,)
 
 
 def approx_atom(key: AtomKey) -> Approx:
     f, op, v = key
     if op is Op.NE:
         return TOP  # true when the field is absent, so it says nothing about the event kind
-    if f == "event.mechanism" and op in _EQ:
-        vals = set(_vals(v))
+    if f == "event.mechanism" and op in EQUALITY:
+        vals = set(as_values(v))
         mask = (FILE_ONLY if FILE_ACCESS in vals else 0) | (EXECVE if EXECUTION in vals else 0)
         return Approx(((mask, ANY),) if mask else (), (ANY_NET,) if NETWORK_PEERS in vals else ())
     if f.startswith("file."):
@@ -86,20 +81,20 @@ def approx_atom(key: AtomKey) -> Approx:
 def _file_sels(f: str, op: Op, v: Any) -> tuple[FClause, ...]:
     all_: tuple[FClause, ...] = ((ALL_FILE_ACTIONS_MASK, ANY),)
     if f == "file.actions" and op in (Op.EQ, Op.IN, Op.CONTAINS):
-        return ((action_mask(list(_vals(v))), ANY),)
+        return ((action_mask(list(as_values(v))), ANY),)
     if f == "file.file":
-        if op in _EQ:
-            return tuple((ALL_FILE_ACTIONS_MASK, FileSel("exact", p)) for p in _vals(v))
+        if op in EQUALITY:
+            return tuple((ALL_FILE_ACTIONS_MASK, FileSel("exact", p)) for p in as_values(v))
         pre = {Op.STARTSWITH: v if isinstance(v, str) else "",
                Op.REGEX: literal_prefix(v, anchored=False) if isinstance(v, str) else "",
                Op.GLOB: _glob_prefix(v) if isinstance(v, str) else ""}.get(op, "")
         return ((ALL_FILE_ACTIONS_MASK, FileSel("prefix", pre)),) if pre else all_
-    if f == "file.dir" and op in _EQ:
-        return tuple((ALL_FILE_ACTIONS_MASK, FileSel("dir", d.rstrip("/") or "/")) for d in _vals(v))
+    if f == "file.dir" and op in EQUALITY:
+        return tuple((ALL_FILE_ACTIONS_MASK, FileSel("dir", d.rstrip("/") or "/")) for d in as_values(v))
     if f == "file.dir" and op is Op.STARTSWITH and v:
         return ((ALL_FILE_ACTIONS_MASK, FileSel("prefix", v)),)
-    if f == "file.basename" and op in _EQ:
-        return tuple((ALL_FILE_ACTIONS_MASK, FileSel("base", b)) for b in _vals(v))
+    if f == "file.basename" and op in EQUALITY:
+        return tuple((ALL_FILE_ACTIONS_MASK, FileSel("base", b)) for b in as_values(v))
     return all_
 
 
@@ -112,11 +107,11 @@ def _net_sels(f: str, op: Op, v: Any) -> tuple[NetSel, ...]:
     kinds: dict[str, NetKind] = {"flow.remote.address": "rcidr", "flow.local.address": "lcidr",
              "flow.remote.port": "rport", "flow.local.port": "lport"}
     k = kinds.get(f)
-    if k is None or op not in _EQ:
+    if k is None or op not in EQUALITY:
         return (ANY_NET,)
     if k.endswith("cidr"):
-        return tuple(NetSel(k, str(ipaddress.ip_network(str(x), strict=False))) for x in _vals(v))
-    return tuple(NetSel(k, int(x)) for x in _vals(v))
+        return tuple(NetSel(k, str(ipaddress.ip_network(str(x), strict=False))) for x in as_values(v))
+    return tuple(NetSel(k, int(x)) for x in as_values(v))
 
 
 def _dir_prefix(d: str) -> str:

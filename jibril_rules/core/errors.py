@@ -112,5 +112,8 @@ CODES: dict[str, str] = {
     "JR073": "recipe can never match",
     "JR074": "prevent: on a recipe the kernel cannot decide whole",
     "JR080": "bundle is corrupt, truncated or from a newer version",
+    "JR081": "bundle signature missing, invalid or by an untrusted key",
+    "JR082": "bundle needs a newer engine",
+    "JR083": "registry unreachable or refused the request",
     "JR090": "event is malformed",
 }

@@ -9,7 +9,7 @@ codec), the runtime evaluates it (runtime/tree.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .ops import Op
 
@@ -22,6 +22,15 @@ class AtomKey(NamedTuple):
     field: str
     op: Op
     value: Value
+
+
+def as_values(v: Any) -> tuple[Any, ...]:
+    """An atom's value as a tuple: an `in` list as it is, a scalar as a 1-tuple."""
+    return v if isinstance(v, tuple) else (v,)
+
+
+# Operators whose atom pins the field to its value(s): what kernel tables and the index use.
+EQUALITY = (Op.EQ, Op.IN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ def _source_lines(path: str, sources: dict[str, Any]) -> Any:
     return sources[path]
 
 
-NO_SOURCE_CODES = frozenset({"JR080", "JR002", "JR006"})  # no text line to show
+NO_SOURCE_CODES = frozenset({"JR080", "JR081", "JR082", "JR083", "JR002", "JR006"})  # no text line to show
 MAX_SHOWN = 160  # characters of a source line shown around the column
 
 

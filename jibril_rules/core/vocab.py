@@ -40,6 +40,8 @@ MECHANISM_EVENTS: dict[str, tuple[str, ...]] = {
     NETWORK_PEERS: (NETWORK_PEERS,),
 }
 IMPORTANCE: tuple[str, ...] = ("low", "medium", "high", "critical")
+# Reaction modes: monitor records what a reaction would do (dry run), enforce acts.
+MODES: tuple[str, ...] = ("monitor", "enforce")
 TIMES_KINDS: tuple[str, ...] = (
     "times_per_exe", "times_per_parent_exe", "times_per_cmd", "times_per_proc",
     "times_per_parent_proc", "times_in_total", "times_per_full_ancestry",

@@ -13,13 +13,15 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core.vocab import IMPORTANCE
+
 SCHEMA_VERSION = "1"
 SOURCE = "jibril"
 FALCO_KEYS = ("time", "rule", "priority", "output", "output_fields", "hostname", "source",
               "tags", "schema_version")
 # Jibril importance -> Falco priority (Falco: Emergency Alert Critical Error Warning Notice
 # Informational Debug); no importance is informational.
-PRIORITY = {"critical": "Critical", "high": "Error", "medium": "Warning", "low": "Notice"}
+PRIORITY = dict(zip(IMPORTANCE, ("Notice", "Warning", "Error", "Critical"), strict=True))
 DEFAULT_PRIORITY = "Informational"
 # Falco priority -> syslog severity (RFC 5424 numbering)
 SYSLOG_SEVERITY = {"Emergency": 0, "Alert": 1, "Critical": 2, "Error": 3, "Warning": 4,
@@ -76,26 +78,25 @@ def output_fields(ev: dict[str, Any]) -> dict[str, Any]:
         loc = _obj(flow.get("local"))
         if flow.get("proto"):
             out["fd.l4proto"] = str(flow["proto"])
-        if r.get("address"):
-            out["fd.sip"] = str(r["address"])
-            out["fd.rip"] = str(r["address"])
-        if isinstance(r.get("port"), int):
-            out["fd.sport"] = r["port"]
-            out["fd.rport"] = r["port"]
-        if loc.get("address"):
-            out["fd.lip"] = str(loc["address"])
-        if isinstance(loc.get("port"), int):
-            out["fd.lport"] = loc["port"]
+        # Falco's s/c are server and client, r/l remote and local: the server is the remote
+        # side unless the remote side initiated the connection (an inbound one)
+        inbound = _obj(flow.get("phase")).get("initiated_by") == "remote"
+        remote_role, local_role = ("fd.c", "fd.s") if inbound else ("fd.s", "fd.c")
+        for side, rl, role in ((r, "fd.r", remote_role), (loc, "fd.l", local_role)):
+            if side.get("address"):
+                out[f"{rl}ip"] = out[f"{role}ip"] = str(side["address"])
+            if isinstance(side.get("port"), int):
+                out[f"{rl}port"] = out[f"{role}port"] = side["port"]
         names = r.get("names") or []
         if names:
-            out["fd.sip.name"] = str(names[0])
+            out["fd.rip.name"] = out[f"{remote_role}ip.name"] = str(names[0])
     return out
 
 
 def one_line(rule: str, prio: str, fields: dict[str, Any], description: str = "") -> str:
     what = fields.get("fd.name") or (
-        f"{fields.get('fd.l4proto', '')} {fields.get('fd.sip.name') or fields.get('fd.sip', '')}"
-        f":{fields.get('fd.sport', '')}" if "fd.sip" in fields else "")
+        f"{fields.get('fd.l4proto', '')} {fields.get('fd.rip.name') or fields.get('fd.rip', '')}"
+        f":{fields.get('fd.rport', '')}" if "fd.rip" in fields else "")
     head = f"{prio} {rule}" + (f": {description}" if description else "")
     return (f"{head} (proc.exe={fields.get('proc.exe', '-')} proc.pid={fields.get('proc.pid', '-')}"
             f"{' target=' + str(what).strip() if what else ''} evt.uuid={fields['evt.uuid']})")

@@ -23,6 +23,7 @@ FORMATS = ("text", "json")
 ROOT_LOGGER = "jibril_rules"
 EXTRA_KEYS = ("recipe", "event_uuid", "reaction_index")
 _HANDLER_NAME = "jibril-observe"
+_ONE_LINE = {c: f"\\x{c:02x}" for c in range(32) if c != 9} | {10: "\\n", 13: "\\r"}
 
 
 def parse_level(value: str) -> int:
@@ -35,9 +36,13 @@ def parse_level(value: str) -> int:
 
 
 def resolve_level(cli: str | None, config: str | None) -> int:
-    for v in (cli, os.environ.get("JIBRIL_LOG_LEVEL"), config):
+    for v, where in ((cli, "--log-level"), (os.environ.get("JIBRIL_LOG_LEVEL"), "$JIBRIL_LOG_LEVEL"),
+                     (config, "log.level")):
         if v:
-            return parse_level(v)
+            try:
+                return parse_level(v)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
     return logging.INFO
 
 
@@ -54,37 +59,40 @@ def under_journal(stream: IO[str]) -> bool:
         return True  # set but unverifiable (a wrapped stream): trust it
 
 
-class TextFormatter(logging.Formatter):
+class _Formatter(logging.Formatter):
     def __init__(self, stamp: bool) -> None:
         super().__init__()
-        self.stamp = stamp
+        self.stamp = stamp  # False under the journal, which stamps every line itself
 
+    @staticmethod
+    def timestamp(record: logging.LogRecord) -> str:
+        return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                + f".{int(record.msecs):03d}Z")
+
+
+class TextFormatter(_Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = []
         if self.stamp:
-            parts.append(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                         + f".{int(record.msecs):03d}Z")
-        parts += [record.levelname, record.getMessage()]
+            parts.append(self.timestamp(record))
+        # one record, one line: a reaction's message (attacker-controlled text such as a
+        # command line) cannot forge further log lines
+        parts += [record.levelname, record.getMessage().translate(_ONE_LINE)]
         for k in EXTRA_KEYS:
             v = getattr(record, k, None)
             if v is not None:
-                parts.append(f"{k}={v}")
+                parts.append(f"{k}={str(v).translate(_ONE_LINE)}")
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
 
 
-class JsonFormatter(logging.Formatter):
-    def __init__(self, stamp: bool) -> None:
-        super().__init__()
-        self.stamp = stamp
-
+class JsonFormatter(_Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {}
         if self.stamp:
-            out["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + \
-                f".{int(record.msecs):03d}Z"
+            out["time"] = self.timestamp(record)
         out.update(level=record.levelname.lower(), logger=record.name, msg=record.getMessage())
         for k in EXTRA_KEYS:
             v = getattr(record, k, None)

@@ -24,6 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..core.vocab import MODES
+
 PREFIX = "jibril_"
 REACTION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                     5.0, 10.0)
@@ -128,7 +130,7 @@ class _Pulled(Collector):
         spec = SPECS["recipe_mode"]
         g = GaugeMetricFamily(spec.full_name, spec.doc, labels=spec.labels)
         for recipe, mode in sorted(modes.items()):
-            for m in ("monitor", "enforce"):
+            for m in MODES:
                 g.add_metric([recipe, m], 1.0 if m == mode else 0.0)
         yield g
         spec = SPECS["agent_resident_memory_bytes"]

@@ -77,6 +77,7 @@ class HttpPrinter:
         self._q: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=s.queue_size)
         self._headers = {"Content-Type": "application/json", "User-Agent": "jibril-rules",
                          **s.headers}
+        self._closing = threading.Event()  # set by close(): no more backoff waits
         self._thread = threading.Thread(target=self._run, name="jibril-http-out", daemon=True)
         self._thread.start()
 
@@ -115,11 +116,11 @@ class HttpPrinter:
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
-                if attempt == self.s.retries:
+                if attempt == self.s.retries or self._closing.is_set():
                     log.warning("http output %s: dropped %d alert(s) after %d attempt(s): %s",
                                 self.s.url, len(items), attempt + 1, e)
                     break
-                time.sleep(delay)
+                self._closing.wait(delay)  # close() cuts the backoff short
                 delay *= 2
         self.counts.drop(len(items))
 
@@ -138,12 +139,12 @@ class HttpPrinter:
             raise ValueError(f"HTTP {resp.status} {resp.reason}")
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Deliver what is queued (bounded), then stop the sender."""
+        """Deliver what is queued, one attempt each (no more backoff), then stop the sender;
+        bounded by timeout_s, and at once when the endpoint is down."""
         deadline = time.monotonic() + timeout_s
-        while not self._q.empty() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self._closing.set()
         with contextlib.suppress(queue.Full):
-            self._q.put_nowait(None)
+            self._q.put(None, timeout=timeout_s)  # behind what is queued: FIFO
         self._thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
 
 
@@ -157,12 +158,18 @@ class SyslogPrinter:
         self.s = s
         self.counts = _Counts("syslog", metrics)
         self._facility = FACILITIES[s.facility]
+        self._addr: Any
         if s.address.startswith("udp://"):
             host, _, port = s.address[len("udp://"):].rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"syslog printer: address must be udp://HOST:PORT ({s.address!r})")
-            self._addr: Any = (host.strip("[]"), int(port))
-            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+            # resolved once here: a host name in sendto() would be a DNS lookup per alert,
+            # on the event loop
+            try:
+                fam, _, _, _, self._addr = socket.getaddrinfo(
+                    host.strip("[]"), int(port), type=socket.SOCK_DGRAM)[0]
+            except (OSError, UnicodeError) as e:
+                raise ValueError(f"syslog printer: cannot resolve {host!r}: {e}") from e
             self._sock = socket.socket(fam, socket.SOCK_DGRAM)
         else:
             self._addr = s.address

@@ -6,10 +6,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..runtime.printers import HUMAN, JSON, NONE, STDOUT_PRINTERS
 from . import settings as S
 from .logs import resolve_level, setup_logging
-
-STDOUT_PRINTERS = ("stdout", "human", "stdout:json", "json", "none")
 
 
 @dataclass
@@ -36,8 +35,7 @@ def configure(observe_cfg: dict[str, Any], listen_flag: str | None, level_flag: 
     ls = S.log_settings(observe_cfg.get("log"), problems)
     listen = ms.listen if listen_flag is None else listen_flag
     if listen_flag:
-        S.split_listen(listen_flag)  # ValueError: a clear message for the CLI
-        host, _ = S.split_listen(listen_flag)
+        host, _ = S.split_listen(listen_flag)  # ValueError: a clear message for the CLI
         if not S.is_loopback(host) and not ms.token:
             raise ValueError(f"--metrics-listen {listen_flag} is not loopback: set metrics.token "
                              "in the config")
@@ -67,12 +65,14 @@ def serve(obs: Observability, token: str | None) -> None:
         log.warning("jibril: cannot serve metrics on %s (%s): running without them; set "
                     "metrics.listen or --metrics-listen", obs.listen, e.strerror or e)
         return
-    log.info("jibril: metrics, /healthz and the status page on http://%s/", obs.listen)
+    host, port = str(obs.server.server_address[0]), obs.server.server_address[1]
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    log.info("jibril: metrics, /healthz and the status page on http://%s/", shown)  # real port
 
 
 def printer_specs(cfg_printers: tuple[Any, ...], fmt: str, outputs: tuple[str, ...]) -> list[Any]:
     """stdout as --format says (unless the config says none), then the config's other
     printers, then --output ones."""
-    first = [] if "none" in cfg_printers else ["stdout" if fmt == "human" else "stdout:json"]
+    first = [] if NONE in cfg_printers else [HUMAN[0] if fmt == "human" else JSON[0]]
     rest = [p for p in cfg_printers if not (isinstance(p, str) and p in STDOUT_PRINTERS)]
     return [*first, *rest, *outputs]

@@ -11,6 +11,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from .hub import Observer
 from .settings import is_loopback, split_listen
 
 log = logging.getLogger("jibril_rules.observe")
+_TOKEN_RE = re.compile(r"([?&])token=[^&\s]*")
 
 
 def status_page() -> bytes:
@@ -35,6 +37,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt: str, *args: Any) -> None:
+        # the request line carries ?token=... for a browser: never into the log
+        args = tuple(_TOKEN_RE.sub(r"\1token=REDACTED", a) if isinstance(a, str) else a
+                     for a in args)
         log.debug("http %s " + fmt, self.client_address[0], *args)
 
     def _send(self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None) -> None:

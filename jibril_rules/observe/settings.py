@@ -1,4 +1,4 @@
-"""Config keys owned by observability (issue 11), validated here so they port to one schema.
+"""Config keys owned by observability (issue 11) as typed settings, and the listen address rules.
 
     from: [/etc/jibril/recipes]       # what `jibril run` loads when --from is not given
     metrics: {listen: "127.0.0.1:9376", token: null, stall_s: 10}
@@ -7,7 +7,8 @@
                {http: {url, headers, timeout_ms, batch, queue_size, retries}},
                {syslog: {address, facility}}]
 
-`check` returns (path, message, hint) problems; config.py turns them into located JR020/21.
+config.py's schema validates these keys (located JR020/21); here they become the typed
+settings observe/runner.py uses.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .logs import FORMATS, LEVELS, parse_level
-from .outputs import FACILITIES, HttpSettings, SyslogSettings
 
-TOP_KEYS = ("from", "metrics", "log")
 DEFAULT_LISTEN = "127.0.0.1:9376"
 Problem = tuple[tuple[str | int, ...], str, str]
 
@@ -43,6 +42,8 @@ def split_listen(addr: str) -> tuple[str, int]:
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f"listen address must be HOST:PORT ({addr!r})")
+    if int(port) > 65535:
+        raise ValueError(f"listen port must be 0-65535 ({addr!r})")
     return host.strip("[]"), int(port)
 
 
@@ -107,43 +108,6 @@ def log_settings(raw: Any, out: list[Problem]) -> LogSettings:
     if s.format not in FORMATS:
         out.append((("log", "format"), f"unknown log format '{s.format}'", "use text or json"))
     return s
-
-
-def printer_spec(p: Any, i: int, out: list[Problem]) -> None:
-    """Strings are checked by printers.make_printers; here the structured ones."""
-    if isinstance(p, str):
-        return
-    if not isinstance(p, dict) or len(p) != 1:
-        out.append((("printers", i), "a printer is a string or a one-key mapping {http: {...}} "
-                    "or {syslog: {...}}", "e.g. - http: {url: 'http://127.0.0.1:2801/'}"))
-        return
-    (kind, body), = p.items()
-    cls = {"http": HttpSettings, "syslog": SyslogSettings}.get(str(kind))
-    if cls is None:
-        out.append((("printers", i), f"unknown printer '{kind}'", "use http or syslog"))
-        return
-    s = _section(cls, body, ("printers", i, str(kind)), out)
-    if isinstance(s, HttpSettings) and not str(s.url).startswith(("http://", "https://")):
-        out.append((("printers", i), "http printer needs url: http://...", "add url:"))
-    if isinstance(s, SyslogSettings) and s.facility not in FACILITIES:
-        out.append((("printers", i), f"unknown syslog facility '{s.facility}'",
-                    f"use {', '.join(FACILITIES)}"))
-
-
-def check(doc: dict[str, Any]) -> list[Problem]:
-    out: list[Problem] = []
-    src = doc.get("from")
-    if src is not None and not (isinstance(src, list) and all(isinstance(x, str) for x in src)) \
-            and not isinstance(src, str):
-        out.append((("from",), "'from' must be a path or a list of paths",
-                    "e.g. from: [/etc/jibril/recipes]"))
-    metrics_settings(doc.get("metrics"), out)
-    log_settings(doc.get("log"), out)
-    printers = doc.get("printers")
-    if isinstance(printers, list):
-        for i, p in enumerate(printers):
-            printer_spec(p, i, out)
-    return out
 
 
 def from_paths(doc: dict[str, Any]) -> tuple[str, ...]:

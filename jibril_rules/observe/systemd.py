@@ -19,9 +19,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import SYSTEM_CONFIG, SYSTEM_DIR
+from .settings import DEFAULT_LISTEN
+
 UNIT_NAME = "jibril.service"
 UNIT_DIR = "etc/systemd/system"
-ETC = "etc/jibril"
+ETC = SYSTEM_DIR
 MANIFEST = ".installed"
 WATCHDOG_SEC = 30
 # bpf + perfmon + sys_admin: load and attach the programs (tracefs, older kernels);
@@ -32,6 +35,7 @@ CAPABILITIES = ("CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "
 
 
 def notify(state: str) -> bool:
+    """Tell systemd (Type=notify) about our state; no-op when NOTIFY_SOCKET is unset."""
     addr = os.environ.get("NOTIFY_SOCKET")
     if not addr:
         return False
@@ -75,7 +79,7 @@ def _exec_start() -> str:
 
 def unit_text(root: str = "/", exec_start: str | None = None) -> str:
     r = Path(root)
-    conf = "/" + ETC + "/jibril.yaml" if root == "/" else str(r / ETC / "jibril.yaml")
+    conf = "/" + SYSTEM_CONFIG if root == "/" else str(r / SYSTEM_CONFIG)
     return f"""[Unit]
 Description=jibril runtime security agent (eBPF sensors, recipes, reactions)
 Documentation=file:///usr/share/doc/jibril-rules/observability.md
@@ -111,10 +115,10 @@ WantedBy=multi-user.target
 def config_text(root: str = "/") -> str:
     base = "" if root == "/" else str(Path(root))
     return f"""# jibril agent configuration (written by `jibril service install`; see docs/config.md)
-from: [{base}/etc/jibril/recipes]
+from: [{base}/{ETC}/recipes]
 printers: [stdout]
 metrics:
-  listen: "127.0.0.1:9376"    # /metrics, /healthz and the status page; "" turns it off
+  listen: "{DEFAULT_LISTEN}"    # /metrics, /healthz and the status page; "" turns it off
 log:
   level: info
   format: text
@@ -183,8 +187,13 @@ def uninstall(root: str = "/") -> list[str]:
                        capture_output=True)
     etc = r / ETC
     man = etc / MANIFEST
-    files: dict[str, str] = json.loads(man.read_text()) if man.exists() else {
-        str(r / UNIT_DIR / UNIT_NAME): ""}
+    files: dict[str, str] = {str(r / UNIT_DIR / UNIT_NAME): ""}
+    if man.exists():
+        try:
+            files = dict(json.loads(man.read_text()))
+        except (ValueError, TypeError) as e:
+            raise OSError(f"{man} is not what install wrote ({e}): remove the files by hand "
+                          "or fix it") from e
     for path, sha in sorted(files.items()):
         p = Path(path)
         if not p.exists():

@@ -11,6 +11,8 @@ from .check import check_js, check_shell
 from .config import ReactionConfig, ReactionSpec, RecipeRef
 from .helpers import HELPER_NAMES, JIBRIL_HELPERS, KILL_HELPERS, NETWORK_HELPERS
 from .records import ExecutionRecord, HelperCall, JsIssue
+from .rehearsal import NOTICE as REHEARSAL_NOTICE
+from .rehearsal import Rehearsal
 from .runtime import ReactionRuntime
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "JIBRIL_HELPERS",
     "KILL_HELPERS",
     "NETWORK_HELPERS",
+    "REHEARSAL_NOTICE",
     "ExecutionRecord",
     "HelperCall",
     "JsIssue",
@@ -25,6 +28,7 @@ __all__ = [
     "ReactionRuntime",
     "ReactionSpec",
     "RecipeRef",
+    "Rehearsal",
     "check_js",
     "check_shell",
 ]

@@ -9,7 +9,7 @@ import threading
 
 from ..core.jslex import js_mask
 from .engine import EngineError, V8Engine
-from .helpers import HELPER_NAMES, HELPER_TABLE
+from .helpers import HELPER_NAMES, HELPER_TABLE, suggest_helper
 from .records import JsIssue
 
 # The checked text starts with `throw 0;`: a script either fails to parse (nothing runs)
@@ -91,6 +91,11 @@ def check_js(code: str) -> list[JsIssue]:
             continue
         seen.add(ident)
         line, col = _position(stripped, m.start(1))
+        near = suggest_helper(ident)
+        if near is not None:  # a misspelt helper: it fails at run time with a ReferenceError
+            issues.append(JsIssue(line, col, f"call to unknown helper {ident!r}: did you mean "
+                                             f"{near}?", code="JR062"))
+            continue
         issues.append(JsIssue(line, col, f"call to unknown function {ident!r} (not a helper, "
                                          "not a JavaScript global, not defined in the reaction)",
                               severity="warning", code="JR062"))

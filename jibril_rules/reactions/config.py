@@ -9,8 +9,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODES = ("monitor", "enforce")
+from ..core.vocab import MAX_REACTION_MEMORY_MB, MAX_REACTION_TIMEOUT_MS, MODES
+
 FORMATS = ("js", "shell")
+KIB, MIB = 1024, 1024 * 1024
+# (lowest, highest) accepted value of each bounded setting; the defaults are the fields'.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "timeout_ms": (1, MAX_REACTION_TIMEOUT_MS),
+    "memory_mb": (1, MAX_REACTION_MEMORY_MB),
+    "max_timeout_ms": (1, MAX_REACTION_TIMEOUT_MS),
+    "max_memory_mb": (4, MAX_REACTION_MEMORY_MB),
+    "drain_s": (0, 300),
+    "max_value_bytes": (1 * KIB, 64 * MIB),
+    "max_list_items": (1, 10_000_000),
+    "max_log_bytes": (1 * KIB, 64 * MIB),
+    "max_log_lines": (1, 100_000),
+    "max_audit_line_bytes": (4 * KIB, 64 * MIB),
+}
 
 
 @dataclass(frozen=True)
@@ -73,14 +88,38 @@ class ReactionConfig:
     shared_namespace: str = "shared"
     shell_path: str = "/bin/sh"
     log_to_python: bool = True
+    # -- fleet (issue 10): the Data* store shared by hosts (store_redis.py) --
+    store: str = ""  # "" / "sqlite": embedded only; redis://HOST:PORT/DB: shared: keys there
+    store_recipe_keys: bool = False  # per-recipe keys to Redis too
+    store_timeout_ms: int = 50  # bound of one Redis call
+    # upper bounds of a recipe's own timeout_ms / memory_mb (larger values are clamped)
+    max_timeout_ms: int = 60_000
+    max_memory_mb: int = 1024
+    drain_s: float = 5.0  # on stop, how long queued reactions may still run
+    max_value_bytes: int = 1 * MIB  # one data-store value (DataSet, DataPush)
+    max_list_items: int = 100_000  # items of one DataPush list
+    max_log_bytes: int = 64 * KIB  # Info/Warn/Error text kept per execution
+    max_log_lines: int = 2000  # log lines kept per execution
+    max_audit_line_bytes: int = 256 * KIB  # one audit record
 
     def __post_init__(self) -> None:
         self._check_types()
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r} (monitor or enforce)")
+        if self.store not in ("", "sqlite") and not self.store.startswith(
+                ("redis://", "rediss://", "unix://")):
+            raise ValueError(f"store must be sqlite or a redis://HOST:PORT/DB URL, not {self.store!r}")
+        if not 1 <= self.store_timeout_ms <= 10000:
+            raise ValueError("store_timeout_ms must be between 1 and 10000")
         for name in ("timeout_ms", "memory_mb", "workers", "queue_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        for name, (lo, hi) in BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, not {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must be between {lo:g} and {hi:g} (got {value!r})")
         # Normalise list-valued fields given as lists (from YAML) into tuples.
         for name in ("protected_pids", "protected_names", "net_allowlist", "writable_roots"):
             value = getattr(self, name)

@@ -25,6 +25,7 @@ from typing import Any
 
 from py_mini_racer._dll import MR_CALLBACK, init_mini_racer
 
+from . import v8mem
 from .prelude import (
     HEADER_BYTES,
     OP_NEXT,
@@ -42,6 +43,7 @@ _T_NULL, _T_BOOL, _T_INT, _T_DOUBLE, _T_STR = 1, 2, 3, 4, 5
 _T_ARRAY, _T_UNDEF, _T_FUNCTION, _T_SAB = 6, 11, 100, 101
 _T_EXEC_EXC, _T_PARSE_EXC, _T_OOM_EXC, _T_TIMEOUT_EXC, _T_TERMINATED_EXC = 200, 201, 202, 203, 204
 BRIDGE_ID = 1
+_MIB = 1024 * 1024
 CAPACITY_UNITS = 32768  # 64 KiB of UTF-16 payload per bridge round trip
 
 # Bridge handler: (op, request JSON text) -> python value to return to JS
@@ -66,18 +68,42 @@ _EXC_KINDS = {
 
 _dll_lock = threading.Lock()
 _dll_handle: Any = None
+# Creating isolates concurrently is not safe in this V8 build: the first isolate (and its
+# array-buffer allocator) initialises a process-wide PartitionAlloc pool without a lock,
+# and two threads inside `mr_init_context` at once abort with
+# "Check failed: !IsConfigurablePoolInitialized()" (SIGTRAP, exit 133/139). mini-racer's
+# own Python code creates contexts one at a time, which hides it. We serialise every
+# context creation and disposal behind one lock, and create (and free) a first context
+# while initialising the library, before any worker thread can race.
+_create_lock = threading.RLock()  # re-entrant: __del__ may run inside the block
 
 
 def _dll() -> Any:
     global _dll_handle
     with _dll_lock:
         if _dll_handle is None:
-            _dll_handle = init_mini_racer(ignore_duplicate_init=True)
+            handle = init_mini_racer(ignore_duplicate_init=True)
+            with _create_lock:
+                handle.mr_free_context(handle.mr_init_context(_PRIME_CB))
+            _dll_handle = handle
         return _dll_handle
+
+
+def _ignore_callback(callback_id: int, raw: Any) -> None:
+    """Callback of the priming context (it never runs code)."""
+
+
+_PRIME_CB = MR_CALLBACK(_ignore_callback)
+
+
+class RawJSON(str):
+    """Text that is already JSON: sent as is (the run input is encoded once, checked)."""
 
 
 def _encode_response(value: Any) -> tuple[int, float, str]:
     """(response type, number slot, text payload) for a Python helper result."""
+    if isinstance(value, RawJSON):
+        return RT_JSON, 0.0, str(value)
     if value is None:
         return RT_NULL, 0.0, ""
     if value is _UNDEFINED:
@@ -111,14 +137,21 @@ class V8Engine:
         self._results: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self._ids = itertools.count(BRIDGE_ID + 1)
         self._cb = MR_CALLBACK(self._on_callback)
-        self._ctx = self._dll.mr_init_context(self._cb)
+        with _create_lock:
+            self._ctx = self._dll.mr_init_context(self._cb)
+        if not self._ctx:
+            raise EngineError("exec", "V8 could not create a context")
         self._closed = False
+        self._task: int | None = None
         self.handler: BridgeHandler | None = None
         self._req_parts: list[str] = []
         self._pending_resp = ""
         self.compiled: set[str] = set()
         self.memory_mb = memory_mb
         self.runs = 0
+        self._budget: v8mem.Budget | None = None
+        self.last_compiled = False  # did the last run leave the reaction's factory cached?
+        self._hooked = False
         self._dll.mr_set_hard_memory_limit(self._ctx, memory_mb * 1024 * 1024)
         self._sab_view: memoryview | None = None
         table = json.dumps(helper_table)
@@ -169,6 +202,14 @@ class V8Engine:
                 return raw
             self._dll.mr_free_value(self._ctx, raw)
 
+    def terminate(self) -> bool:
+        """Stop the JavaScript running now (from another thread); False if none runs."""
+        task = self._task
+        if task is None or self._closed:
+            return False
+        self._dll.mr_cancel_task(self._ctx, task)
+        return True
+
     def _eval_raw(self, code: str, timeout: float | None = None) -> Any:
         data = code.encode("utf-8")
         handle = self._dll.mr_alloc_string_val(self._ctx, data, len(data), _T_STR)
@@ -183,7 +224,11 @@ class V8Engine:
         undef = self._dll.mr_alloc_int_val(self._ctx, 0, _T_UNDEF)
         cid = next(self._ids)
         task = self._dll.mr_call_function(self._ctx, func, undef, argv, cid)
-        raw = self._wait(cid, task, timeout)
+        self._task = task
+        try:
+            raw = self._wait(cid, task, timeout)
+        finally:
+            self._task = None
         self._dll.mr_free_value(self._ctx, undef)
         self._raise_if_error(raw)
         return raw
@@ -218,6 +263,9 @@ class V8Engine:
         assert view is not None
         hdr = self._hdr
         op, n, more = hdr[0], hdr[1], hdr[2]
+        if not self._hooked:  # first callback, on the isolate's own thread
+            self._hooked = True
+            self._budget = v8mem.hook_current_isolate(self._dll._name, self.memory_mb * _MIB)
         if op == OP_NEXT and n == 0 and not self._req_parts:
             self._write_text(self._pending_resp, RT_STRING if hdr[3] == RT_STRING else RT_JSON)
             return
@@ -272,23 +320,32 @@ class V8Engine:
         self.handler = handler
         self.timed_out = False
         self.runs += 1
+        if self._budget is not None:
+            self._budget.reset()
         try:
             raw = self._call_raw(self._runner, self._empty_argv, timeout=timeout_s)
         except EngineError as exc:
             if self.timed_out and exc.kind in ("terminated", "timeout"):
                 raise EngineError("timeout", "execution exceeded its time limit") from None
-            if exc.kind == "oom" or self.hard_memory_limit_reached():
+            if exc.kind == "oom" or self.hard_memory_limit_reached() or self.buffers_refused():
                 raise EngineError("oom", "execution exceeded its memory limit") from None
             raise
         finally:
             self.handler = None
         out = self._to_str(raw)
-        status, tainted, message = out.split("|", 2)
-        return status, tainted == "1", message
+        if self.buffers_refused():  # even if the code caught the RangeError
+            raise EngineError("oom", "execution exceeded its memory limit (array buffers)")
+        status, flags, message = out.split("|", 2)
+        self.last_compiled = flags[1:2] == "1"
+        return status, flags[:1] == "1", message
 
     def eval_text(self, code: str, timeout_s: float | None = None) -> str:
         """Evaluate code and return its result as a string ('' if not a string)."""
         return self._to_str(self._eval_raw(code, timeout_s))
+
+    def buffers_refused(self) -> bool:
+        """True if V8's array-buffer allocator refused memory during the last run."""
+        return self._budget is not None and self._budget.failed
 
     def hard_memory_limit_reached(self) -> bool:
         return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
@@ -296,14 +353,18 @@ class V8Engine:
     def set_memory_limit(self, memory_mb: int) -> None:
         if memory_mb != self.memory_mb:
             self.memory_mb = memory_mb
-            self._dll.mr_set_hard_memory_limit(self._ctx, memory_mb * 1024 * 1024)
+            self._dll.mr_set_hard_memory_limit(self._ctx, memory_mb * _MIB)
+            if self._budget is not None:
+                self._budget.limit = memory_mb * _MIB
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._sab_view = None
-        self._dll.mr_free_context(self._ctx)
+        v8mem.forget(self._budget)
+        with _create_lock:
+            self._dll.mr_free_context(self._ctx)
 
     def __del__(self) -> None:
         try:

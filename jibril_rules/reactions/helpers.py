@@ -10,9 +10,13 @@ modes (they only touch the reaction's own state).
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import logging
 import os
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +30,11 @@ from ..core.vocab import (  # noqa: F401 - re-exported
     NETWORK_HELPERS,
 )
 from .config import ReactionConfig
-from .datastore import DataStore, js_number, js_string
+from .datastore import DataStore, StoreError, js_number, js_string
 from .eventinfo import event_domain_addresses, event_remote_domains, event_remote_ips
 from .files import FileError, FileOps
 from .killer import Killer, KillRefused
-from .netpolicy import NetError, NetPolicy, resolve
+from .netpolicy import MAX_TARGETS_PER_CALL, NetError, NetPolicy, resolve
 from .prelude import FIRST_HELPER_OP, OP_INPUT
 from .records import HelperCall
 
@@ -40,6 +44,30 @@ log = logging.getLogger("jibril_rules.reactions")
 HELPER_TABLE: list[tuple[str, int]] = [(n, FIRST_HELPER_OP + i) for i, n in enumerate(HELPER_ORDER)]
 _OP_NAMES = {op: name for name, op in HELPER_TABLE}
 MAX_RECORDED_CALLS = 2000
+MAX_RECORDED_CHARS = 1024  # a string argument or result kept in the call record
+CUT_MARKER = "…[cut {} chars]"
+# Helpers that never change Errno(): the log helpers cannot fail, and Errno reads it.
+# Every other helper clears it when it succeeds and sets it when it fails (Jibril's reaction
+# tests log a result and then print Errno(): `Info("res " + r); if (r < 0) Error(Errno())`).
+ERRNO_NEUTRAL: frozenset[str] = frozenset({"Info", "Warn", "Error", "Errno"})
+_LEAD_WORD = re.compile(r"^[A-Z][a-z]+")
+
+
+def suggest_helper(name: str) -> str | None:
+    """The helper a misspelt or invented name most likely meant (KillCurent -> KillCurrent,
+    KillPid -> a Kill* helper), or None when the name does not look like one."""
+    if name in HELPER_NAMES:
+        return None
+    near = difflib.get_close_matches(name, HELPER_ORDER, n=1, cutoff=0.6)
+    if near:
+        return near[0]
+    lead = _LEAD_WORD.match(name)
+    if lead is None:
+        return None
+    family = [h for h in HELPER_ORDER if h.startswith(lead.group(0)) and h != lead.group(0)]
+    if not family:
+        return None
+    return max(family, key=lambda h: difflib.SequenceMatcher(None, name, h).ratio())
 
 
 class HelperFailure(Exception):
@@ -65,7 +93,7 @@ class HelperContext:
     """Per-execution helper state: the call log, Errno, and the run's input."""
 
     def __init__(self, services: Services, recipe_kind: str, recipe_name: str,
-                 detection: dict[str, Any], mode: str, run_input: dict[str, Any] | None = None,
+                 detection: dict[str, Any], mode: str, run_input: Any = None,
                  ) -> None:
         self.s = services
         self.kind = recipe_kind
@@ -76,9 +104,14 @@ class HelperContext:
         self.calls: list[HelperCall] = []
         self.dropped_calls = 0
         self.logs: list[str] = []
+        self.log_bytes = 0
+        self.cut = {"log_lines": 0, "log_chars": 0}  # what the size caps removed
         self.errno = ""
         self.index = 0  # the reaction's index in its recipe (for log records)
         self._dry = False
+        # monotonic time after which every helper fails at once: a helper cannot be
+        # interrupted by V8's TerminateExecution, so none may start past the deadline
+        self.deadline: float | None = None
         self._impl: dict[str, Callable[[list[Any]], Any]] = {
             n: getattr(self, "h_" + n) for n in HELPER_ORDER}
 
@@ -93,27 +126,51 @@ class HelperContext:
         name = _OP_NAMES.get(op)
         if name is None:
             return -1
-        args = json.loads(text) if text else []
+        try:
+            args = json.loads(text) if text else []
+        except (ValueError, RecursionError) as exc:
+            # e.g. a 100,000-deep array: the call fails with a clear Errno, the run goes on
+            why = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+            self.errno = f"{name}: arguments {why}"
+            self._record(HelperCall(name, ("<arguments not decodable>",), -1, self.errno))
+            return -1
+        if not isinstance(args, list):
+            args = [args]
         return self.call(name, args)
 
     def call(self, name: str, args: list[Any]) -> Any:
         impl = self._impl.get(name)
         if impl is None:
             raise KeyError(name)
-        if name != "Errno":
+        neutral = name in ERRNO_NEUTRAL
+        before = self.errno
+        if not neutral:
             self.errno = ""
         self._dry = False
         try:
-            result = impl(args)
+            if self.deadline is not None and not neutral and time.monotonic() > self.deadline:
+                raise HelperFailure(f"{name}: the reaction's time limit has passed")
+            bound = getattr(self.s.store, "bounded", None)  # SQLite: lock waits bounded too
+            with bound(self.deadline) if bound is not None else contextlib.nullcontext():
+                result = impl(args)
         except HelperFailure as exc:
             self.errno = str(exc)
             result = exc.result
+        except StoreError as exc:  # disk full, read-only or unavailable store
+            self.errno = f"{name}: {exc}"
+            result = "" if name in ("DataGet", "DataPop") else -1
+        except RecursionError:
+            self.errno = f"{name}: arguments nested too deeply"
+            result = -1
         except Exception as exc:  # a helper must never take the runtime down
             self.errno = f"{name}: internal error: {exc}"
             log.exception("helper %s failed", name)
             result = -1
+        if neutral:
+            self.errno = before
         if name != "Errno":
-            self._record(HelperCall(name, tuple(args), result, self.errno, self._dry))
+            self._record(HelperCall(name, tuple(_clip(a) for a in args), _clip(result),
+                                    self.errno, self._dry))
         return result
 
     def _record(self, call: HelperCall) -> None:
@@ -124,7 +181,17 @@ class HelperContext:
 
     # -- logging ---------------------------------------------------------------------
     def _log(self, level: str, args: list[Any]) -> None:
+        cfg = self.s.cfg
         msg = " ".join(js_string(a) for a in args)
+        room = cfg.max_log_bytes - self.log_bytes
+        if len(self.logs) >= cfg.max_log_lines or room <= 0:
+            self.cut["log_lines"] += 1
+            self.cut["log_chars"] += len(msg)
+            return
+        if len(msg) > room:
+            self.cut["log_chars"] += len(msg) - room
+            msg = msg[:room] + CUT_MARKER.format(len(msg) - room)
+        self.log_bytes += len(msg)
         self.logs.append(f"{level}: {msg}")
         if self.s.cfg.log_to_python:
             lvl = {"INFO": logging.INFO, "WARN": logging.WARNING}.get(level, logging.ERROR)
@@ -192,10 +259,15 @@ class HelperContext:
     def _block_many(self, targets: list[str], timeout_s: int | None = None) -> int:
         results: list[int] = []
         errors: list[str] = []
+        if len(targets) > MAX_TARGETS_PER_CALL:
+            errors.append(f"{len(targets)} addresses: only the first {MAX_TARGETS_PER_CALL} "
+                          "are blocked in one call")
+            targets = targets[:MAX_TARGETS_PER_CALL]
         for ip in targets:
             try:
+                self.s.net.check_target(ip)
+                self.s.net.charge()
                 if self.monitor:
-                    self.s.net.check_target(ip)
                     results.append(0)
                 else:
                     results.append(self.s.net.block(ip, timeout_s))
@@ -282,7 +354,8 @@ class HelperContext:
             if self.monitor and not self.s.files.in_temp(path):
                 self._dry = True
                 return 0
-            self.s.files.write(path, content)
+            # monitor mode writes only beneath the temp root (resolved by fd, not by name)
+            self.s.files.write(path, content, temp_only=self.monitor)
         except FileError as exc:
             raise HelperFailure(str(exc)) from None
         return 0
@@ -307,7 +380,7 @@ class HelperContext:
             if self.monitor and real not in self.s.files.created_dirs:
                 self._dry = True
                 return 0
-            return 0 if self.s.files.remove_dir(real) else 1
+            return 0 if self.s.files.remove_dir(real, self.deadline) else 1
         except FileError as exc:
             raise HelperFailure(str(exc)) from None
 
@@ -317,9 +390,17 @@ class HelperContext:
             raise HelperFailure(f"{what} needs a key", -1)
         return js_string(args[0])
 
+    def _value(self, what: str, value: Any) -> str:
+        text = js_string(value)
+        cap = self.s.cfg.max_value_bytes
+        if len(text) > cap or len(text.encode("utf-8", "surrogatepass")) > cap:
+            raise HelperFailure(f"{what}: the value is larger than max_value_bytes ({cap} bytes)")
+        return text
+
     def h_DataSet(self, args: list[Any]) -> Any:
         key = self._key(args, "DataSet")
-        self.s.store.set(self.name, key, js_string(args[1]) if len(args) > 1 else "undefined")
+        value = self._value("DataSet", args[1]) if len(args) > 1 else "undefined"
+        self.s.store.set(self.name, self._value("DataSet", key), value)
         return 0
 
     def h_DataGet(self, args: list[Any]) -> Any:
@@ -339,10 +420,12 @@ class HelperContext:
     def h_DataPush(self, args: list[Any]) -> Any:
         if not args:
             raise HelperFailure("DataPush needs a value")
-        if len(args) >= 2:
-            self.s.store.push(self.name, js_string(args[0]), js_string(args[1]))
-        else:
-            self.s.store.push(self.name, "", js_string(args[0]))
+        key = self._value("DataPush", args[0]) if len(args) >= 2 else ""
+        value = self._value("DataPush", args[1] if len(args) >= 2 else args[0])
+        cap = self.s.cfg.max_list_items
+        if self.s.store.list_len(self.name, key) >= cap:
+            raise HelperFailure(f"DataPush: the list is full (max_list_items {cap})")
+        self.s.store.push(self.name, key, value)
         return 0
 
     def h_DataPop(self, args: list[Any]) -> Any:
@@ -400,6 +483,15 @@ class HelperContext:
 
     def h_Panic(self, args: list[Any]) -> Any:
         return self._emergency("Panic", self.s.cfg.allow_panic)
+
+
+def _clip(value: Any) -> Any:
+    """A call argument or result as recorded: long strings cut, with a marker."""
+    if isinstance(value, str) and len(value) > MAX_RECORDED_CHARS:
+        return value[:MAX_RECORDED_CHARS] + CUT_MARKER.format(len(value) - MAX_RECORDED_CHARS)
+    if isinstance(value, list | dict) and len(json.dumps(value, default=str)) > MAX_RECORDED_CHARS:
+        return _clip(json.dumps(value, default=str))
+    return value
 
 
 def _really(what: str) -> int:  # pragma: no cover - never exercised: it stops the machine

@@ -21,10 +21,14 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 IpAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+MAX_BLOCKS_PER_MINUTE = 120  # a flood of events cannot turn into a flood of nft rules
+MAX_TARGETS_PER_CALL = 64  # NetBlockIp() of an event with thousands of flows
 ALWAYS_ALLOWED = ("127.0.0.0/8", "::1/128", "0.0.0.0/32", "::/128", "ff02::/16")
 _TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 _NETNS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -63,6 +67,7 @@ class NetPolicy:
         # check-then-act of block/unblock is one step: parallel reactions on one address
         # (several events of one flow) see 0 once and 1 after, never a failed delete
         self._act = threading.Lock()
+        self._recent: deque[float] = deque()
         self.domains: set[str] = set()  # NetBlockDomain: blocked, also for later answers
         self.later_blocked = 0
         # f(domain): the sensor drops later DNS answers for it in the kernel (cgroup_skb)
@@ -131,6 +136,16 @@ table inet {t} {{
         if addr.is_multicast:
             raise NetError(f"refusing to block multicast address {addr}")
         return addr
+
+    def charge(self) -> None:
+        """Count one block (checked and rehearsed ones too); NetError past the rate bound."""
+        now = time.monotonic()
+        with self._lock:
+            while self._recent and now - self._recent[0] >= 60.0:
+                self._recent.popleft()
+            if len(self._recent) >= MAX_BLOCKS_PER_MINUTE:
+                raise NetError(f"rate bound: at most {MAX_BLOCKS_PER_MINUTE} blocks a minute")
+            self._recent.append(now)
 
     def _set(self, addr: IpAddr) -> str:
         return "block4" if addr.version == 4 else "block6"

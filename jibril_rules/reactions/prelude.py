@@ -129,46 +129,29 @@ PRELUDE = r"""
       wrapCtor(proto.constructor);
     }
 
-    // 3b. off-heap memory (array buffers) is not seen by V8's heap limit: charge every
-    // buffer a run allocates against its memory budget; no WebAssembly, no Atomics.wait.
-    let budget = 0, spent = 0;
+    // 3b. array-buffer memory is capped by V8's allocator (v8mem.py). Resizable buffers
+    // reserve address space and commit it on resize() without asking the allocator, so
+    // they are not available; nor are WebAssembly and Atomics.wait.
     const construct = Reflect.construct;
-    const charge = (bytes) => {
-      spent += bytes;
-      if (spent > budget) throw new RangeError('reaction memory limit reached (array buffers)');
-    };
-    const wrapBuffer = (Ctor, bpe) => {
+    const noResizable = (Ctor) => {
       const w = function (...args) {
         if (new.target === undefined) throw new TypeError('Constructor requires new');
-        const a0 = args[0];
-        if (bpe === 0) {
-          const opts = args[1];
-          const max = opts && typeof opts === 'object' ? Number(opts.maxByteLength) || 0 : 0;
-          charge(Math.max(Number(a0) || 0, max));
-        } else if (typeof a0 === 'number' || a0 === undefined) {
-          charge((Number(a0) || 0) * bpe);
-        } else if (a0 && typeof a0 === 'object' && typeof a0.length === 'number') {
-          charge(a0.length * bpe);
+        const opts = args[1];
+        if (opts !== null && typeof opts === 'object' && opts.maxByteLength !== undefined) {
+          throw new RangeError('reaction memory limit: resizable buffers are not available');
         }
-        return construct(Ctor, args, new.target === w ? Ctor : new.target);
+        return construct(Ctor, [args[0]], new.target === w ? Ctor : new.target);
       };
       for (const k of ownKeys(Ctor)) {
         if (k === 'length' || k === 'name') continue;
-        const d = getDesc(Ctor, k);
-        try { defineProperty(w, k, d); } catch (e) { /* ignore */ }
+        try { defineProperty(w, k, getDesc(Ctor, k)); } catch (e) { /* ignore */ }
       }
       defineProperty(w, 'name', { value: Ctor.name });
       defineProperty(Ctor.prototype, 'constructor', { value: w, writable: true, configurable: true });
       defineProperty(G, Ctor.name, { value: w, writable: true, configurable: true });
-      return w;
     };
-    wrapBuffer(ArrayBuffer, 0);
-    wrapBuffer(SharedArrayBuffer, 0);
-    for (const n of ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array',
-                     'Int32Array', 'Uint32Array', 'Float16Array', 'Float32Array', 'Float64Array',
-                     'BigInt64Array', 'BigUint64Array']) {
-      if (typeof G[n] === 'function') wrapBuffer(G[n], G[n].BYTES_PER_ELEMENT);
-    }
+    noResizable(ArrayBuffer);
+    noResizable(SharedArrayBuffer);
     delete G.WebAssembly;
     if (typeof Atomics === 'object') { delete Atomics.wait; delete Atomics.waitAsync; }
 
@@ -243,16 +226,16 @@ PRELUDE = r"""
     const factories = new MapCtor();
     function run() {
       tainted = !resetGlobals();
-      let status = 'O', message = '';
+      let status = 'O', message = '', inp;
       try {
-        const inp = call(1, []);
-        budget = inp.mem; spent = 0;
+        inp = call(1, []);
+        if (inp === null || typeof inp !== 'object') throw new TypeError('no input for this run');
         let fac = apply(mapGet, factories, [inp.k]);
         if (fac === undefined) {
           try {
             fac = new FunctionCtor('kind', 'name', 'uuid', 'data',
               inp.src + '\n;return typeof process === "function" ? process : undefined;');
-          } catch (e) { return 'S|0|' + describe(e); }
+          } catch (e) { return 'S|00|' + describe(e); }
           freeze(fac);
           apply(mapSet, factories, [inp.k, fac]);
         }
@@ -266,7 +249,8 @@ PRELUDE = r"""
         status = 'E'; message = describe(e);
       }
       if (!resetGlobals()) tainted = true;
-      return status + '|' + (tainted ? '1' : '0') + '|' + message;
+      const compiled = inp !== undefined && apply(mapGet, factories, [inp.k]) !== undefined;
+      return status + '|' + (tainted ? '1' : '0') + (compiled ? '1' : '0') + '|' + message;
     }
     return [run, sab];
   };

@@ -7,12 +7,13 @@ enforce switchable at runtime; every execution is appended to the JSONL audit tr
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -20,21 +21,25 @@ from typing import Any
 
 import xxhash
 
+from .audit import AuditLog
 from .config import ReactionConfig, ReactionSpec, RecipeRef
-from .datastore import DataStore
-from .engine import EngineError, V8Engine
+from .engine import EngineError, RawJSON, V8Engine
 from .files import FileOps
-from .helpers import HELPER_TABLE, HelperContext, Services
+from .gates import Gates
+from .helpers import HELPER_TABLE, HelperContext, Services, suggest_helper
 from .killer import Killer
 from .netpolicy import NetPolicy
 from .records import ExecutionRecord
 from .shell import run_shell
+from .store_redis import make_store
 
 log = logging.getLogger("jibril_rules.reactions")
 
+_UNDEFINED_RE = re.compile(r"ReferenceError: ([A-Za-z_$][\w$]*) is not defined")
 _STACK_RE = re.compile(r"\(eval at run \(<anonymous>:\d+:\d+\), <anonymous>:(\d+):(\d+)\)")
 _COUNTERS = ("executions", "ok", "error", "timeout", "memory", "rate_limited", "deduped",
-             "overflow", "submitted", "engines_created", "engines_discarded", "helper_calls")
+             "overflow", "overflow_detections", "abandoned", "limits_clamped", "submitted",
+             "engines_created", "engines_discarded", "helper_calls", "log_lines_cut")
 
 
 def code_hash(code: str) -> str:
@@ -42,33 +47,38 @@ def code_hash(code: str) -> str:
 
 
 def _fix_stack(message: str) -> str:
-    """Map positions inside the Function wrapper back to the reaction's own lines."""
-    return _STACK_RE.sub(lambda m: f"(reaction:{int(m.group(1)) - 2}:{m.group(2)})", message)
+    """Map positions inside the Function wrapper back to the reaction's own lines, and name
+    the helper a ReferenceError most likely meant (`KillCurent` -> "did you mean KillCurrent?")."""
+    message = _STACK_RE.sub(lambda m: f"(reaction:{int(m.group(1)) - 2}:{m.group(2)})", message)
+    m = _UNDEFINED_RE.search(message)
+    near = suggest_helper(m.group(1)) if m else None
+    if m and near:
+        message = message[: m.end()] + f" (unknown helper: did you mean {near}?)" + message[m.end():]
+    return message
 
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def fingerprint(recipe: RecipeRef, detection: dict[str, Any]) -> str:
-    """What the dedup window compares: the recipe and what the event is about."""
-    proc = detection.get("process") or {}
-    file = detection.get("file") or {}
-    remote = ((detection.get("flow") or {}).get("remote") or {})
-    parts: tuple[str, ...] = (recipe.name, str(proc.get("exe", "")), str(proc.get("cmd", "")),
-                              str(file.get("file", "")), str(remote.get("address", "")))
-    if not any(parts[1:]):
-        parts = (recipe.name, str(detection.get("uuid", "")))
-    return "\x00".join(parts)
-
-
 class ReactionRuntime:
-    def __init__(self, cfg: ReactionConfig) -> None:
+    """Runs reactions. `rehearse=True` (replay, test) pins every run to monitor mode:
+    no `set_mode`, recipe mode or config can make it act on the host."""
+
+    def __init__(self, cfg: ReactionConfig, *, rehearse: bool = False) -> None:
         self.cfg = cfg
-        os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+        self.rehearse = rehearse
+        try:
+            os.makedirs(cfg.state_dir, mode=0o700, exist_ok=True)
+        except OSError as exc:  # the store below reports itself unavailable
+            log.error("state dir %s: %s", cfg.state_dir, exc.strerror or exc)
+        store = make_store(cfg)
+        if store.unavailable:  # e.g. a read-only state dir: start anyway and say so
+            log.error("reactions data store unavailable (%s): Data* helpers will fail with "
+                      "that Errno; reactions still run", store.unavailable)
         self.services = Services(
             cfg=cfg,
-            store=DataStore(cfg.datastore_path, cfg.shared_namespace),
+            store=store,  # type: ignore[arg-type]  # RoutedStore: the DataStore interface
             files=FileOps(cfg.temp_root, cfg.effective_writable_roots),
             killer=Killer(cfg.min_pid, cfg.protected_pids, cfg.protected_names),
             net=NetPolicy(cfg.netpolicy, cfg.net_table, cfg.net_netns, cfg.net_allowlist),
@@ -82,17 +92,13 @@ class ReactionRuntime:
         self._engines: OrderedDict[tuple[str, str], list[V8Engine]] = OrderedDict()
         self._engine_count = 0
         self._max_engines = max(8, cfg.workers * 4)
-        self._rate: dict[str, deque[float]] = {}
-        self._dedup: dict[str, float] = {}
-        self._audit_lock = threading.Lock()
-        self._audit = None
+        self._gates = Gates(cfg.dedup_window_s, cfg.rate_limit, cfg.rate_window_s)
         # Every execution is audited: by default to state_dir/audit.jsonl ("" turns it off).
         audit = os.path.join(cfg.state_dir, "audit.jsonl") if cfg.audit_path is None else cfg.audit_path
-        if audit:
-            parent = os.path.dirname(audit)
-            if parent:
-                os.makedirs(parent, mode=0o700, exist_ok=True)
-            self._audit = open(audit, "a", encoding="utf-8")  # noqa: SIM115
+        self._audit = AuditLog(audit, cfg.max_audit_line_bytes) if audit else None
+        self._overflow_logged = 0.0
+        self._futures: set[Future[ExecutionRecord]] = set()
+        self._running: set[V8Engine] = set()
         self._closed = False
         # observability hook (issue 11): called with every record, from the worker thread
         self.listeners: list[Callable[[ExecutionRecord], None]] = []
@@ -112,6 +118,8 @@ class ReactionRuntime:
             self._overrides.pop(recipe_name, None)
 
     def mode_for(self, recipe: RecipeRef) -> str:
+        if self.rehearse:
+            return "monitor"
         with self._lock:
             return self._overrides.get(recipe.name) or recipe.mode or self._mode
 
@@ -133,22 +141,37 @@ class ReactionRuntime:
         """Queue the reactions; never blocks. False (and a counter) when the queue is full."""
         with self._lock:
             if self._closed or self._inflight + len(reactions) > self.cfg.queue_size:
-                self._counters["overflow"] += 1
-                return False
-            self._inflight += len(reactions)
-            self._counters["submitted"] += 1
+                # counted once, as the reactions lost (not the detection), and logged
+                self._counters["overflow"] += len(reactions)
+                self._counters["overflow_detections"] += 1
+                lost, now = self._counters["overflow"], time.monotonic()
+                say = now - self._overflow_logged >= 1.0
+                if say:
+                    self._overflow_logged = now
+            else:
+                say, lost = False, -1
+                self._inflight += len(reactions)
+                self._counters["submitted"] += 1
+        if lost >= 0:
+            if say:
+                log.warning("reaction queue full (queue_size %d): %d reaction(s) of %s lost; "
+                            "%d lost so far", self.cfg.queue_size, len(reactions), recipe.name, lost)
+            return False
         if self._gate(recipe, reactions, detection) is not None:
             with self._lock:
                 self._inflight -= len(reactions)
             return True
         for spec in reactions:
             fut = self._pool.submit(self._execute, recipe, spec, detection)
+            with self._lock:
+                self._futures.add(fut)
             fut.add_done_callback(self._done)
         return True
 
     def _done(self, fut: Future[ExecutionRecord]) -> None:
         with self._lock:
             self._inflight -= 1
+            self._futures.discard(fut)
 
     def drain(self, timeout_s: float = 30.0) -> bool:
         """Wait until every submitted reaction has finished."""
@@ -170,29 +193,9 @@ class ReactionRuntime:
     # -- gates -----------------------------------------------------------------------
     def _gate(self, recipe: RecipeRef, reactions: Sequence[ReactionSpec],
               detection: dict[str, Any]) -> list[ExecutionRecord] | None:
-        cfg = self.cfg
-        now = time.monotonic()
-        status = None
-        with self._lock:
-            if cfg.dedup_window_s > 0:
-                key = fingerprint(recipe, detection)
-                last = self._dedup.get(key)
-                if last is not None and now - last < cfg.dedup_window_s:
-                    status = "deduped"
-                else:
-                    self._dedup[key] = now
-                    if len(self._dedup) > 10000:
-                        cutoff = now - cfg.dedup_window_s
-                        self._dedup = {k: t for k, t in self._dedup.items() if t >= cutoff}
-            if status is None and cfg.rate_limit > 0:
-                window = self._rate.setdefault(recipe.name, deque())
-                while window and now - window[0] >= cfg.rate_window_s:
-                    window.popleft()
-                if len(window) >= cfg.rate_limit:
-                    status = "rate_limited"
-                else:
-                    window.append(now)
-            if status is not None:
+        status = self._gates.check(recipe, detection)
+        if status is not None:
+            with self._lock:
                 self._counters[status] += len(reactions)
         if status is None:
             return None
@@ -205,7 +208,19 @@ class ReactionRuntime:
 
     # -- engines ---------------------------------------------------------------------
     def _mem(self, recipe: RecipeRef) -> int:
-        return recipe.memory_mb or self.cfg.memory_mb
+        return self._bounded(recipe.memory_mb or self.cfg.memory_mb, self.cfg.max_memory_mb)
+
+    def _timeout_s(self, recipe: RecipeRef) -> float:
+        return self._bounded(recipe.timeout_ms or self.cfg.timeout_ms, self.cfg.max_timeout_ms) / 1000.0
+
+    def _bounded(self, value: int, cap: int) -> int:
+        """A recipe's own limit, clamped to the configured maximum (and counted)."""
+        value = max(1, int(value))
+        if value > cap:
+            with self._lock:
+                self._counters["limits_clamped"] += 1
+            return cap
+        return value
 
     def _acquire(self, key: tuple[str, str], memory_mb: int) -> V8Engine:
         with self._lock:
@@ -280,24 +295,35 @@ class ReactionRuntime:
         h = code_hash(spec.code)
         key = (recipe.name, h)
         mem = self._mem(recipe)
-        timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
+        timeout_s = self._timeout_s(recipe)
         ctx = HelperContext(self.services, recipe.kind, recipe.name, detection, mode)
         ctx.index = spec.index
+        ctx.deadline = time.monotonic() + timeout_s
+        try:  # a bad event (NaN, too deep, ...) fails this execution only, before any isolate
+            data = json.dumps(detection, allow_nan=False, separators=(",", ":"), default=str)
+        except (ValueError, TypeError, RecursionError) as exc:
+            return self._record(recipe, spec, detection, mode, start, t0, "error", ctx,
+                                error=f"the event cannot be passed to the reaction: {exc}")
         eng = self._acquire(key, mem)
-        ctx.run_input = {"k": h, "src": None if h in eng.compiled else spec.code,
-                         "kind": recipe.kind, "name": recipe.name,
-                         "uuid": str(detection.get("uuid", "")), "data": detection,
-                         "mem": mem * 1024 * 1024}
+        head = json.dumps({"k": h, "src": None if h in eng.compiled else spec.code,
+                           "kind": recipe.kind, "name": recipe.name,
+                           "uuid": str(detection.get("uuid", ""))}, separators=(",", ":"))
+        ctx.run_input = RawJSON(head[:-1] + ',"data":' + data + "}")
         keep = False
+        with self._lock:
+            self._running.add(eng)
         try:
             code, tainted, message = eng.run(ctx.bridge, timeout_s)
-            if code != "S":
+            if eng.last_compiled:
                 eng.compiled.add(h)
+            else:
+                eng.compiled.discard(h)
             keep = not tainted
             if code == "O":
                 return self._record(recipe, spec, detection, mode, start, t0, "ok", ctx)
             prefix = {"S": "syntax error: ", "N": ""}.get(code, "")
-            return self._record(recipe, spec, detection, mode, start, t0, "error", ctx,
+            status = "memory" if "RangeError: reaction memory limit" in message else "error"
+            return self._record(recipe, spec, detection, mode, start, t0, status, ctx,
                                 error=prefix + _fix_stack(message))
         except EngineError as exc:
             status = {"timeout": "timeout", "oom": "memory"}.get(exc.kind, "error")
@@ -309,6 +335,8 @@ class ReactionRuntime:
                 msg = str(exc)
             return self._record(recipe, spec, detection, mode, start, t0, status, ctx, error=msg)
         finally:
+            with self._lock:
+                self._running.discard(eng)
             if keep:
                 self._release(key, eng)
             else:
@@ -321,7 +349,7 @@ class ReactionRuntime:
             return self._record(recipe, spec, detection, mode, start, t0, "ok", None,
                                 logs=("dry run: shell reaction not executed in monitor mode",),
                                 extra={"dry_run": True})
-        timeout_s = (recipe.timeout_ms or self.cfg.timeout_ms) / 1000.0
+        timeout_s = self._timeout_s(recipe)
         res = run_shell(spec.code, detection, recipe.kind, recipe.name, timeout_s,
                         self.cfg.temp_root, self.cfg.shell_path)
         return self._record(recipe, spec, detection, mode, start, t0, res.status, None,
@@ -335,8 +363,14 @@ class ReactionRuntime:
         duration = (time.perf_counter() - t0) * 1000.0 if t0 else 0.0
         calls = tuple(ctx.calls) if ctx else ()
         extra = dict(extra or {})
+        if self.rehearse:
+            extra["rehearsal"] = True
         if ctx is not None and ctx.dropped_calls:
             extra["dropped_calls"] = ctx.dropped_calls
+        if ctx is not None and ctx.cut["log_lines"] + ctx.cut["log_chars"]:
+            extra["logs_cut"] = dict(ctx.cut)  # what max_log_lines / max_log_bytes removed
+            with self._lock:
+                self._counters["log_lines_cut"] += ctx.cut["log_lines"]
         with self._lock:
             self._counters["executions"] += 1 if status not in ("rate_limited", "deduped") else 0
             if status in ("ok", "error", "timeout", "memory"):
@@ -348,14 +382,9 @@ class ReactionRuntime:
             mode=mode, status=status, calls=calls,
             logs=tuple(ctx.logs) + logs if ctx else logs, error=error, extra=extra)
 
-    def _write_audit(self, rec: ExecutionRecord) -> None:
-        if self._audit is None:
-            return
-        line = rec.to_json() + "\n"
-        with self._audit_lock:
-            if self._audit is not None:
-                self._audit.write(line)
-                self._audit.flush()
+    def _write_audit(self, rec: ExecutionRecord | dict[str, Any]) -> None:
+        if self._audit is not None:
+            self._audit.write(rec if isinstance(rec, dict) else rec.to_dict())
 
     # -- introspection / shutdown ----------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -366,24 +395,48 @@ class ReactionRuntime:
             out["idle_engines"] = sum(len(v) for v in self._engines.values())
             out["mode"] = self._mode
             out["mode_overrides"] = dict(self._overrides)
+        out.update(getattr(self.services.store, "stats", dict)())  # shared store failures
+        audit = self._audit
+        out["audit_errors"] = audit.errors if audit else 0
+        out["audit_truncated"] = audit.truncated if audit else 0
+        out["audit"] = "off" if audit is None else audit.unavailable or "ok"
+        out["store"] = getattr(self.services.store, "unavailable", None) or "ok"
         return out
 
-    def close(self) -> None:
+    def close(self, drain_s: float | None = None) -> None:
+        """Stop: queued reactions may still run for `drain_s` (default cfg.drain_s); the
+        rest are abandoned (queued ones cancelled, running JS terminated), with a count in
+        the log and one `shutdown` record in the audit trail."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._pool.shutdown(wait=True)
+        budget = self.cfg.drain_s if drain_s is None else drain_s
+        abandoned = terminated = 0
+        if not self.drain(budget):
+            with self._lock:
+                pending = list(self._futures)
+                running = list(self._running)
+            abandoned = sum(1 for f in pending if f.cancel())
+            for eng in running:
+                if eng.terminate():
+                    terminated += 1
+            with self._lock:
+                self._counters["abandoned"] += abandoned + terminated
+            log.warning("reactions: stopped after draining for %gs: %d queued reaction(s) "
+                        "abandoned, %d running one(s) terminated", budget, abandoned, terminated)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             engines = [e for lst in self._engines.values() for e in lst]
             self._engines.clear()
         for eng in engines:
             self._discard(eng)
         self.services.store.close()
-        with self._audit_lock:
-            if self._audit is not None:
-                self._audit.close()
-                self._audit = None
+        if abandoned or terminated:
+            self._write_audit({"event": "shutdown", "start": _now_iso(), "drain_s": budget,
+                               "abandoned": abandoned, "terminated": terminated})
+        if self._audit is not None:
+            self._audit.close()
 
     def __enter__(self) -> ReactionRuntime:
         return self

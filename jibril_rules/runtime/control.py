@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..core.vocab import MODES
+
 DEFAULT_SOCKET = "/run/jibril-rules/control.sock"
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -95,7 +97,7 @@ def agent_handler(runtime: Any | None, reload: Callable[..., None],
                 runtime.clear_mode(str(recipe))
             else:
                 mode = msg.get("mode")
-                if mode not in ("monitor", "enforce"):
+                if mode not in MODES:
                     return _err("mode must be monitor or enforce")
                 runtime.set_mode(mode, str(recipe) if recipe else None)
             if on_mode is not None:

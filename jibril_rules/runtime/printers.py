@@ -9,6 +9,11 @@ from typing import IO, Any, Protocol
 from ..observe.alerts import alert
 from .engine import Detection
 
+HUMAN = ("stdout", "human")  # printer specs for stdout, human lines
+JSON = ("stdout:json", "json")  # stdout, JSON lines
+NONE = "none"
+STDOUT_PRINTERS = (*HUMAN, *JSON, NONE)
+
 
 class Printer(Protocol):
     def emit(self, det: Detection) -> None: ...
@@ -66,13 +71,13 @@ def make_printers(specs: list[Any], out: IO[str] | None = None,
             printers.append(ext)
         elif not isinstance(s, str):
             raise ValueError(f"unknown printer {s!r}: use a string or {{http: ...}}/{{syslog: ...}}")
-        elif s in ("stdout", "human"):
+        elif s in HUMAN:
             printers.append(HumanPrinter(out))
-        elif s in ("stdout:json", "json"):
+        elif s in JSON:
             printers.append(JsonPrinter(out))
         elif s.startswith("jsonl:"):
             printers.append(JsonPrinter(path=s[len("jsonl:"):]))
-        elif s == "none":
+        elif s == NONE:
             continue
         else:
             raise ValueError(f"unknown printer '{s}': use stdout, stdout:json, jsonl:PATH, http:URL, syslog[:ADDRESS] or none")

@@ -7,34 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ..observe.systemd import notify as sd_notify
 from .sensor import Sensor, SensorStats
 
 log = logging.getLogger("jibril_rules.agent")
-
-
-def sd_notify(state: str) -> bool:
-    """Tell systemd (Type=notify) about our state; no-op when NOTIFY_SOCKET is unset."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return False
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.connect(addr)
-            s.sendall(state.encode())
-        return True
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -79,7 +63,11 @@ class Agent:
         self._stop = False
         self._reload = False
         self._force = False
+        self._loading: _Load | None = None  # a reload's loader running beside the loop
         self._last: SensorStats | None = None
+        # fleet follow mode: a vetted bundle handed in from another thread, swapped in run()
+        self._offer: tuple[Any, Callable[[Exception | None], None]] | None = None
+        self.extras: dict[str, Callable[[], dict[str, Any]]] = {}  # more status sections
 
     def _block_domain_in_kernel(self, domain: str) -> None:
         for m in list(self.sensor.mechs.values()):
@@ -98,6 +86,8 @@ class Agent:
         self.out.write(f"jibril: {what}: {kp['action']} {d.recipe.name} pid "
                        f"{d.event.get('process', {}).get('pid')} in the kernel\n")
         self.out.flush()
+        if kp["enforced"] and self.obs is not None:  # jibril_prevented_total, the status page
+            self.obs.on_prevented(d.recipe.name)
 
     def prevent_mode(self, r: Any) -> str:
         if self.runtime is not None:
@@ -130,6 +120,11 @@ class Agent:
     def request_reload(self, *_: Any, force: bool = False) -> None:
         """SIGHUP or `jibril ctl reload [--force]`: reload at the next loop turn."""
         self._force = self._force or force
+        self._reload = True
+
+    def offer(self, bundle: Any, done: Callable[[Exception | None], None]) -> None:
+        """Swap to `bundle` on the event loop's next turn; `done(error or None)` after."""
+        self._offer = (bundle, done)
         self._reload = True
 
     def install_signals(self) -> None:
@@ -182,14 +177,14 @@ class Agent:
         for name, why in sorted(self.sensor.unavailable.items()):
             self.out.write(f"jibril: mechanism {name} not used: {why}\n")
         self._last = self.sensor.stats()
-        self.out.write(f"jibril: ready: {len(hooks)} hooks attached, {len(self.bundle.recipes)} "
-                       f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
-        self.out.flush()
-        if self.obs is not None:
+        if self.obs is not None:  # before the ready line: whoever reads it finds /healthz 200
             self.obs.sensor_source = self.sensor.stats
             self.obs.mode_source = self.modes
             self.obs.on_bundle(str(self.bundle.hash), rep.gen, [r.name for r in self.bundle.recipes])
             self.obs.set_ready()
+        self.out.write(f"jibril: ready: {len(hooks)} hooks attached, {len(self.bundle.recipes)} "
+                       f"recipes, {rep.entries} kernel entries (generation {rep.gen})\n")
+        self.out.flush()
         sd_notify("READY=1\nSTATUS=monitoring")
 
     def modes(self) -> dict[str, str]:
@@ -205,13 +200,15 @@ class Agent:
         prev = self._last or cur
         dt = max(cur.at - prev.at, 1e-9)
         rt = self.runtime.stats() if self.runtime is not None else {}
-        errors = sum(int(rt.get(k, 0)) for k in ("error", "timeout", "overflow"))
+        # `overflow` counts the reactions lost to a full queue, once (not the detection,
+        # and not again here as a rejected submit)
+        errors = sum(int(rt.get(k, 0)) for k in ("error", "timeout", "memory", "overflow"))
         self._last = cur
         return {"kernel_eps": round((cur.seen - prev.seen) / dt, 1),
                 "userspace_eps": round((cur.events - prev.events) / dt, 1),
                 "matches": self.matches, "drops": cur.lost,
-                "reaction_errors": errors + self.reaction_rejects,
-                "sensor": cur.to_json()}
+                "reaction_errors": errors,
+                "sensor": cur.to_json(), **{k: f() for k, f in self.extras.items()}}
 
     def _status_line(self) -> None:
         s = self.status()
@@ -220,7 +217,8 @@ class Agent:
         else:
             self._say(f"jibril: {s['kernel_eps']:.0f} ev/s kernel, {s['userspace_eps']:.0f} ev/s "
                       f"userspace, {s['matches']} matches, {s['drops']} drops, "
-                      f"{s['reaction_errors']} reaction errors")
+                      f"{s['reaction_errors']} reaction errors"
+                      + "".join(f"; {s[k]['summary']}" for k in self.extras if "summary" in s[k]))
         sd_notify(f"STATUS={s['matches']} matches, {s['drops']} drops, "
                   f"{s['reaction_errors']} reaction errors")  # `systemctl status` shows it
 
@@ -242,15 +240,7 @@ class Agent:
                 if self.obs is not None:
                     self.obs.tick(now)
                 self.watchdog.maybe_ping(now)
-                if self._reload:
-                    self._reload, force, self._force = False, self._force, False
-                    try:
-                        self.reload(force=force)
-                    except Exception as e:  # a bad bundle keeps the old one running
-                        if self.obs is not None:
-                            self.obs.on_bundle("", 0, [], ok=False, reload=True)
-                        self._say(f"jibril: reload failed, keeping the current bundle: {e}",
-                                  logging.WARNING)
+                self._reload_step()
                 if now >= next_status:
                     self._status_line()
                     next_status = now + self.opts.status_every_s
@@ -262,9 +252,78 @@ class Agent:
             self._status_line()
             self.close()
 
+    def _reload_step(self) -> None:
+        """Start a requested reload's loader beside the loop (compiling can take longer than
+        the watchdog allows); swap its bundle in, on the loop, once it is done."""
+        if self._reload and self._loading is None:
+            self._reload, force, self._force = False, self._force, False
+            offer, self._offer = self._offer, None
+            if offer is not None:  # follow mode: a bundle already vetted, swapped in as it is
+                self._swap_offer(*offer, force=force)
+                return
+            if self.loader is None:
+                self._swap(None, force)
+                return
+            self._loading = _Load(self.loader, force)
+        job = self._loading
+        if job is not None and job.done.is_set():
+            self._loading = None
+            self._swap(job, job.force)
+
+    def _swap(self, job: _Load | None, force: bool) -> None:
+        try:
+            if job is None:
+                self.reload(force=force)
+            elif (b := job.result()) is not None:
+                self.reload(b, force=force)
+        except Exception as e:  # a bad bundle keeps the old one running
+            self._reload_failed(e)
+
+    def _swap_offer(self, bundle: Any, done: Callable[[Exception | None], None],
+                    force: bool) -> None:
+        try:
+            swapped = self.reload(bundle, force=force)
+        except Exception as e:  # a bad bundle keeps the old one running
+            self._reload_failed(e)
+            done(e)
+        else:
+            done(None if swapped else RuntimeError(
+                "the agent refused the swap (a bundle with no recipes)"))
+
+    def _reload_failed(self, e: Exception) -> None:
+        if self.obs is not None:
+            self.obs.on_bundle("", 0, [], ok=False, reload=True)
+        self._say(f"jibril: reload failed, keeping the current bundle: {e}", logging.WARNING)
+
     def close(self) -> None:
         self.sensor.close()
         self.pipeline.close()
+
+
+class _Load:
+    """A reload's loader (compiling recipes in a child, reading a bundle) on its own thread, so
+    the loop keeps reading events, answering /healthz and pinging the watchdog meanwhile."""
+
+    def __init__(self, loader: Callable[[], Any], force: bool) -> None:
+        self.force = force
+        self.bundle: Any = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(loader,), name="jibril-reload",
+                         daemon=True).start()
+
+    def _run(self, loader: Callable[[], Any]) -> None:
+        try:
+            self.bundle = loader()
+        except Exception as e:  # handed to the loop, which reports it
+            self.error = e
+        finally:
+            self.done.set()
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.bundle
 
 
 def release_memory() -> None:

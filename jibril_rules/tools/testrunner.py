@@ -9,7 +9,6 @@ test in every file is counted: a malformed test fails with located errors. docs/
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from ..core.errors import Collector, Diagnostic, JibrilError, Span
 from ..core.source import load_yaml, read_source, span_of
 from ..runtime.engine import Engine
 from ..runtime.events import EventError, normalize
-from ..runtime.pipeline import Pipeline, reaction_runtime
+from ..runtime.pipeline import Pipeline
 from .replay import EventLine, read_events, resolve
 from .testspec import ERROR_STATUSES, Call, Failure, TestCase, parse_test, tests_of
 
@@ -150,17 +149,14 @@ def _run_one(tf: str, case: TestCase, bundle: Bundle, folder_of: dict[str, str],
 
 @contextlib.contextmanager
 def _rehearsal(needed: bool) -> Iterator[Any]:
-    """A monitor-mode runtime whose state lives in a temp folder, kept for the whole test."""
+    """Tests never act on the host: a rehearsal (monitor mode pinned, whatever a recipe's
+    mode says; a scratch store removed afterwards; None: not needed), kept for the whole test."""
     if not needed:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="jibril-test-") as tmp:
-        rt = reaction_runtime({"mode": "monitor", "state_dir": tmp + "/state", "temp_root": tmp,
-                               "audit_path": tmp + "/audit.jsonl"})
-        try:
-            yield rt
-        finally:
-            rt.close()
+    from ..reactions import Rehearsal
+    with Rehearsal({}, prefix="jibril-test-") as rt:
+        yield rt
 
 
 def _record(seen: _Seen, d: Any, records: Any, uuid: str, run: int) -> None:
