@@ -104,3 +104,46 @@ def test_status_lines_and_stop_happen_during_a_flood(tmp_path: Path, via: str) -
         flood.wait(10)
         agent.stop()
         th.join(15)
+
+
+def test_run_for_ends_during_a_flood_with_reactions(tmp_path: Path) -> None:
+    """`jibril run --for N` with a reactions runtime ends within N + drain_s + a few seconds,
+    also during a flood of matching events (each one submitting a reaction)."""
+    root = Path(__file__).resolve().parents[1]
+    d = tmp_path / "flooded"
+    d.mkdir()
+    name = f"jbflood-{os.getpid()}-cli"
+    (tmp_path / "jibril.yaml").write_text(  # the agent reads ./jibril.yaml: keep its files here
+        f"reactions: {{state_dir: '{tmp_path}/state', temp_root: '{tmp_path}', netpolicy: false, "
+        "drain_s: 1}\n")
+    (tmp_path / "r.yaml").write_text(
+        "- kind: watch\n  name: flooded\n  mechanism: file_access\n  file_actions: [create]\n"
+        f"  bases: [{{base: {name}}}]\n"
+        "  reactions:\n    - format: js\n      code: |\n"
+        "        function process(data) { Info('flooded ' + data.file.file); }\n")
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "jibril_rules.cli", "run", "--from", str(tmp_path / "r.yaml"),
+         "--dry-run", "--for", "3", "--control", "", "--metrics-listen", "", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    floods: list[subprocess.Popen[bytes]] = []
+    try:
+        assert agent.stdout is not None
+        line = agent.stdout.readline()
+        while line and "ready" not in line and line.startswith("jibril: mechanism"):
+            line = agent.stdout.readline()
+        assert "ready" in line, line
+        floods = [subprocess.Popen([sys.executable, "-c", FLOOD, str(d), "60", name])]
+        threading.Thread(target=agent.stdout.read, daemon=True).start()  # never block its output
+        t0 = time.monotonic()
+        agent.wait(timeout=3 + 1 + 12)
+        assert all(f.poll() is None for f in floods), "the flood ended first: nothing shown"
+        assert agent.returncode == 0, agent.returncode
+        print(f"run --for 3 ended {time.monotonic() - t0:.1f} s after ready, during the flood")
+    finally:
+        for f in floods:
+            f.kill()
+            f.wait(10)
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait(10)
