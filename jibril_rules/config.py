@@ -3,12 +3,18 @@
 Each section is a small table of `confschema.Field`s; add a section by adding one entry to
 `sections()`. No cerberus or lark here: `jibril run` loads this at start. Printers:
 `confprinters.py`.
+
+Lookup order (docs/cli.md): `--config FILE` (or $JIBRIL_CONFIG), else ./jibril.yaml, else
+/etc/jibril/jibril.yaml (below $JIBRIL_ROOT when set, for tests), else the defaults.
+`-o KEY.SUB=VALUE` overrides (overrides.py) are merged over the file's document before it is
+checked, so they go through this same schema and their errors name the override.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as _P
 from typing import Any
@@ -48,6 +54,16 @@ def find_config(root: str | None = None) -> str | None:
         return found
     system = _P(root or os.environ.get("JIBRIL_ROOT") or "/") / SYSTEM_CONFIG
     return str(system) if system.is_file() else None
+
+
+def locate_config(path: str | None) -> tuple[str | None, str]:
+    """The file to read and why (said with -v, and by lint): the given one, else find_config()."""
+    if path:
+        return path, f"configuration {path} (--config)"
+    found = find_config()
+    if found:
+        return found, f"configuration {found} (found; lookup: --config, ./jibril.yaml, /{SYSTEM_CONFIG})"
+    return None, f"no configuration file (looked for ./jibril.yaml, /{SYSTEM_CONFIG}); defaults"
 
 # Bounds shared with the recipe schema (per-recipe `timeout_ms:` / `memory_mb:` overrides).
 MAX_TIMEOUT_MS = MAX_REACTION_TIMEOUT_MS
@@ -199,11 +215,21 @@ def observe_sections() -> dict[str, Kind]:
 OBSERVE_KEYS = ("from", "metrics", "log")
 
 
+def recipes_section() -> Section:
+    """What commands read when given no PATH / --from (Jibril's `alchemies:builtin=..:path=..`)."""
+    return Section((
+        Field("builtin", Bool(), True, "also the recipes shipped in the package (the alchemies/ library)"),
+        Field("paths", Nullable(ListOf(Path(sample="/etc/jibril/recipes"))), None,
+              "recipe files/folders (default: /etc/jibril/recipes when it exists)"),
+    ), "recipe paths (docs/cli.md)")
+
+
 def sections() -> dict[str, Kind]:
     """Top-level keys of jibril.yaml. Add a section here: one entry, one table."""
     return {
         "printers": ListOf(PrinterItem(), max_items=64),
         "reactions": reaction_section(),
+        "recipes": recipes_section(),
         **observe_sections(),
         "bundles": bundles_section(),  # fleet (issue 10): trust keys, fleet/trust.py
     }
@@ -225,6 +251,9 @@ class Config:
     # -- observability (issue 11): from / metrics / log as written, checked by the schema --
     observe: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # every checked top-level section
+    recipe_paths: tuple[str, ...] | None = None  # recipes.paths (None: /etc/jibril/recipes if any)
+    builtin: bool = True  # recipes.builtin: also load the recipes shipped in the package
+    origin: str = "no configuration file found; defaults"  # which file, and why (said with -v)
     bundles: dict[str, Any] = field(default_factory=dict)  # fleet: {trust: [absolute paths]}
 
     @property
@@ -260,27 +289,42 @@ def _schema_default(dotted: str, default: Any) -> Any:
     return default
 
 
-def load_config(path: str | None) -> Config:
-    """Load the given config, else the first of find_config(), else defaults."""
-    if path is None:
-        path = find_config()
-        if path is None:
-            return Config()
-    diags = Collector()
-    src = read_source(path, diags)
-    doc = load_yaml(src, diags) if src else None
-    if doc is None and diags.errors:  # unreadable: nothing to check further
-        raise JibrilError(diags.errors)
+def load_config(path: str | None = None, overrides: Sequence[str] = (), search: bool = True) -> Config:
+    """Load the given config, else the first of find_config() (when `search`), else defaults;
+    with the -o overrides merged over it before it is checked.
+
+    Raises JibrilError (located diagnostics) for a bad file or override, and
+    overrides.OverrideError for an override that is not KEY=VALUE.
+    """
     from .core.errors import Span
-    got = validate(doc, schema(), diags, Span(path))
+    from .overrides import apply_overrides
+    found, origin = locate_config(path) if (path or search) else (None, "no configuration file; defaults")
+    if found is None and not overrides:
+        return Config(origin=origin)
+    diags = Collector()
+    doc = None
+    if found is not None:
+        src = read_source(found, diags)
+        doc = load_yaml(src, diags) if src else None
+        if doc is None and diags.errors:  # unreadable: nothing to check further
+            raise JibrilError(diags.errors)
+    if overrides:
+        doc = apply_overrides(doc, overrides, diags)
+        origin += "; -o " + ", ".join(o.partition("=")[0] for o in overrides)
+    got = validate(doc, schema(), diags, Span(found or "<-o>"))
     if got is None or diags.errors:
         raise JibrilError(diags.errors)
     printers = got.get("printers")
     observe = {k: plain(doc[k]) for k in OBSERVE_KEYS if isinstance(doc, dict) and k in doc}
+    rec = got.get("recipes") or {}
+    paths = rec.get("paths")
     return Config(tuple(printers) if printers is not None else ("stdout",),
-                  dict(got.get("reactions") or {}), path, observe, got,
-                  bundles=trust_config(path, got.get("bundles") or {}))
+                  dict(got.get("reactions") or {}), found, observe, got,
+                  tuple(str(p) for p in paths) if paths is not None else None,
+                  bool(rec.get("builtin", True)), origin,
+                  bundles=trust_config(found or "", got.get("bundles") or {}))
 
 
-__all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "find_config", "load_config", "parse_printer",
+__all__ = ["Config", "PRINTER_KINDS", "PrinterKind", "find_config", "load_config", "locate_config",
+           "parse_printer",
            "schema", "sections"]

@@ -43,6 +43,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (t / "notjson.jsonl").write_text("{not json\n")
     (t / "bin.yaml").write_bytes(b"- kind: \xff\xfe\n")
     (t / "afile").write_text("x")
+    (t / "emptydir").mkdir()
     (t / "badrecipe").mkdir()
     (t / "badrecipe" / "r.yaml").write_text("- kind: k\n  name: x\n  mechanism: nope\n")
     (t / "tests").mkdir()
@@ -60,19 +61,22 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "bad_cfg": str(t / "bad.yaml"), "badprinter": str(t / "badprinter.yaml"),
             "garbage": str(t / "garbage.jbundle"), "malformed": str(t / "malformed.jbundle"),
             "notjson": str(t / "notjson.jsonl"), "bin": str(t / "bin.yaml"), "afile": str(t / "afile"),
-            "badrecipe": str(t / "badrecipe"), "tests": str(t / "tests")}
+            "badrecipe": str(t / "badrecipe"), "tests": str(t / "tests"), "emptydir": str(t / "emptydir")}
 
 
 # (command line with {placeholders}, exit code, words the output must contain)
 BAD: list[tuple[str, int, str]] = [
     # lint
-    ("lint {r} --format sarif -o {missing}.sarif", 1, "cannot write"),
-    ("lint {r} -o {tmp}", 1, "cannot write"),
+    ("lint {r} --format sarif --output {missing}.sarif", 1, "cannot write"),
+    ("lint {r} --output {tmp}", 1, "cannot write"),
+    ("lint {r} -o reactions.mdoe=enforce", 1, "did you mean 'mode'"),
+    ("lint {r} -o reactions.mode", 2, "KEY.SUB=VALUE"),
+    ("lint {r} -o reactions.workers=four", 1, "<-o reactions.workers>"),
     ("lint {missing}", 1, "JR006"),
     ("lint {r} --config {missing}.yaml", 1, "JR006"),
     ("lint {r} --config {bad_cfg}", 1, "JR021"),
     ("lint --format xml {r}", 2, "Invalid value"),
-    ("lint", 2, "Missing argument"),
+    ("lint {emptydir}", 2, "nothing to lint"),
     ("lint {bin}", 1, "JR005"),
     ("lint {r} --bogus-option", 2, "No such option"),
     # compile
@@ -108,7 +112,8 @@ BAD: list[tuple[str, int, str]] = [
     # test
     ("test {missing}", 1, "JR006"),
     ("test {tests}", 1, "JR021"),
-    ("test", 2, "Missing argument"),
+    ("test {emptydir}", 2, "no *.test.yaml"),
+    ("test {tests} --junit {missing}.xml", 1, "cannot write"),
     # ctl
     ("ctl mode", 2, "say which mode"),
     ("ctl bogus", 2, "Invalid value"),
@@ -130,6 +135,12 @@ BAD: list[tuple[str, int, str]] = [
     ("service bogus", 2, "No such command"),
     ("service install --root {afile}/root --no-verify", 1, "error:"),
     ("service install --root {afile}/root --recipes {missing}", 2, "no such file"),
+    # list, completion, setup
+    ("list bogus", 2, "Invalid value"),
+    ("list recipes --from {missing}", 1, "JR006"),
+    ("list recipes -o recipes.builtin=maybe", 1, "<-o recipes.builtin>"),
+    ("completion tcsh", 2, "Invalid value"),
+    ("setup --bogus", 2, "No such option"),
     # fleet: keys, signatures, the registry (nothing listens on port 1)
     ("keygen", 2, "Missing option"),
     ("keygen --out {missing}/k", 1, "cannot write the key"),

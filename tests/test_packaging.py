@@ -22,3 +22,12 @@ def test_wheel_ships_grammar_and_bpf(tmp_path: Path) -> None:
         assert f in names, f
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "jibril = jibril_rules.cli:entry" in zipfile.ZipFile(whl).read(entry).decode()
+
+
+def test_project_urls_are_the_ones_the_code_links() -> None:
+    import tomllib
+
+    from jibril_rules.core.vocab import DOCS_URL, PROJECT_URL
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    assert urls["Source"] == urls["Homepage"] == PROJECT_URL
+    assert DOCS_URL.startswith(PROJECT_URL)

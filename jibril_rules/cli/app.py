@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -17,10 +18,22 @@ import click
 from .. import __version__
 from ..core.errors import Diagnostic, JibrilError
 
+_STYLE = re.compile(r"^(\S.*?:\d+:\d+: )(error|warning)( JR\d+:)", re.M)
+
+
+def colour_diagnostics(text: str) -> str:
+    """Lint's human text with the place bold and the severity red/yellow (click strips the
+    styles when the stream is no terminal, or NO_COLOR / --no-color is set)."""
+    def sub(m: re.Match[str]) -> str:
+        sev = m.group(2)
+        return (click.style(m.group(1), bold=True)
+                + click.style(sev, fg="red" if sev == "error" else "yellow", bold=True) + m.group(3))
+    return _STYLE.sub(sub, text)
+
 
 def print_diags(diags: list[Diagnostic], sources: dict[str, Any] | None = None) -> None:
     from ..core.report import format_human
-    sys.stderr.write(format_human(diags, sources or {}))
+    click.echo(colour_diagnostics(format_human(diags, sources or {})), err=True, nl=False)
 
 
 @contextlib.contextmanager
@@ -67,16 +80,39 @@ def open_printers(specs: list[Any], metrics: Any | None = None) -> list[Any]:
         fail(str(e), 2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "JIBRIL",
+                               "show_default": True, "max_content_width": 100})
 @click.version_option(__version__, prog_name="jibril")
 def main() -> None:
-    """Runtime security: alchemy recipes -> in-kernel filters + decision tree + reactions."""
+    """Runtime security: alchemy recipes -> in-kernel filters + decision tree + reactions.
+
+    Every command has examples and its exit codes in `jibril COMMAND --help`; the full
+    reference is docs/cli.md. Options can be given as environment variables
+    (JIBRIL_<COMMAND>_<OPTION>, e.g. JIBRIL_LINT_FORMAT=sarif; JIBRIL_CONFIG for --config).
+    """
 
 
-def load_bundle(source: tuple[str, ...]) -> Any:
+def recipe_sources(given: Sequence[str], what: str = "recipes", cfg: Any = None) -> list[str]:
+    """The paths given, else the configured recipe paths (built-ins + /etc/jibril/recipes) of
+    `cfg` (default: the command's configuration), saying which on stderr (unless -q)."""
+    from .conventions import fail, opts
+    if given:
+        return list(given)
+    from ..recipepaths import configured
+    o = opts()
+    src = configured(cfg if cfg is not None else o.config())
+    if not src.paths:
+        fail(f"no {what} given and no recipe paths configured (recipes.builtin is false and "
+             "recipes.paths is empty); pass a PATH", 2)
+    o.note(f"{what}: {src.origin}")
+    return list(src.paths)
+
+
+def load_bundle(source: Sequence[str]) -> Any:
     from ..compiler.driver import load_any
+    paths = recipe_sources(source)
     with user_errors():
-        return load_any(list(source) or ["alchemies"])
+        return load_any(paths)
 
 
 EX_SOFTWARE = 70  # sysexits.h: an internal software error

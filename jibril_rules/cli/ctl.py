@@ -9,14 +9,20 @@ from typing import Any
 import click
 
 from ..core.vocab import MODES
-from .app import main
+from .conventions import command
 
 
-@main.command()
+@command(examples=[
+    ("jibril ctl mode enforce", "the running agent's reactions act for real"),
+    ("jibril ctl mode monitor --recipe reverse_shell_dev_tcp", "one recipe back to dry-run"),
+    ("jibril ctl stats", "counters as JSON"),
+    ("jibril ctl reload", "re-read the recipes without detaching"),
+], exits={1: "no agent answers, or it refused the request"})
 @click.argument("command", type=click.Choice(["ping", "stats", "reload", "mode", "clear-mode"]))
 @click.argument("mode", required=False, type=click.Choice(list(MODES)))
-@click.option("--recipe", default=None, help="Apply the mode to one recipe only.")
-@click.option("--socket", "sock", default=None, help="Control socket of the agent.")
+@click.option("--recipe", default=None, show_default="all recipes", help="Apply the mode to one recipe only.")
+@click.option("--socket", "sock", default=None, show_default="the agent's default control socket",
+              help="Control socket of the agent.")
 @click.option("--force", is_flag=True, help="reload: load the recipes even if there are none.")
 def ctl(command: str, mode: str | None, recipe: str | None, sock: str | None, force: bool) -> None:
     """Talk to a running agent: switch monitor/enforce (globally or per recipe), reload, stats."""

@@ -7,13 +7,21 @@ import sys
 import click
 
 from ..core.errors import Diagnostic
-from .app import load_bundle, main, print_diags
+from .app import load_bundle, print_diags
+from .conventions import command
 
 
-@main.command()
+@command(examples=[
+    ("jibril explain crypto_miner_executed", "a built-in recipe: condition, kernel entries, tree, reactions"),
+    ("jibril explain my_rule --from my/ --event ev.jsonl", "why each event did or did not match"),
+    ("jibril explain my_rule --from b.jbundle --event -", "events from stdin, recipes from a bundle"),
+], exits={1: "the recipes or events have errors", 2: "usage error, or no recipe of that name"})
 @click.argument("name")
-@click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
-@click.option("--event", "event_file", default=None, help="A JSON event (or JSONL: each line) to trace.")
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE|-",
+              show_default="the configured recipe paths",
+              help="Recipe files/folders or a .jbundle; repeatable.")
+@click.option("--event", "event_file", default=None, metavar="FILE|-", show_default="none",
+              help="A JSON event (or JSONL: each line) to trace; - reads stdin.")
 def explain(name: str, source: tuple[str, ...], event_file: str | None) -> None:
     """Show what a recipe does, what the kernel and the tree evaluate, and why it fired."""
     from ..tools.explain import explain as do_explain

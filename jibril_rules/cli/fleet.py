@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import JibrilError
-from .app import main
+from .conventions import command, opts
 
 
 def _fail(e: JibrilError) -> None:
@@ -31,8 +31,11 @@ def _readable(bundle: str) -> None:
             raise
 
 
-@main.command()
-@click.option("--out", "prefix", required=True, help="Writes PREFIX.key (mode 0600) and PREFIX.pub.")
+@command(examples=[
+    ("jibril keygen --out keys/release", "writes keys/release.key (0600) and keys/release.pub"),
+    ("jibril compile my/ -o b.jbundle --sign keys/release.key", "compile and sign in one step"),
+], exits={1: "the key files cannot be written"})
+@click.option("--out", "prefix", metavar="PREFIX", required=True, help="Writes PREFIX.key (mode 0600) and PREFIX.pub.")
 def keygen(prefix: str) -> None:
     """Create an Ed25519 signing key pair for bundles."""
     from ..fleet.signing import keygen as make
@@ -45,10 +48,13 @@ def keygen(prefix: str) -> None:
                f"give agents {pub} (bundles.trust), keep {key} on the build machine")
 
 
-@main.command()
+@command(examples=[
+    ("jibril sign b.jbundle --key keys/release.key", "writes b.jbundle.sig beside the bundle"),
+    ("jibril sign b.jbundle --key k.key --revision v1.4.0", "record a source revision in the signature"),
+], exits={1: "the bundle is corrupt or the key cannot be read"})
 @click.argument("bundle")
 @click.option("--key", "key_path", required=True, help="PREFIX.key from `jibril keygen`.")
-@click.option("--revision", default=None, help="Source revision to record (default: git HEAD, if any).")
+@click.option("--revision", default=None, show_default="git HEAD, if any", help="Source revision to record.")
 def sign(bundle: str, key_path: str, revision: str | None) -> None:
     """Sign BUNDLE: writes BUNDLE.sig beside it (the bundle bytes stay as they are)."""
     from ..fleet.signing import git_revision, sign_file
@@ -60,7 +66,10 @@ def sign(bundle: str, key_path: str, revision: str | None) -> None:
     click.echo(f"signed {bundle} -> {out}")
 
 
-@main.command()
+@command(examples=[
+    ("jibril verify b.jbundle --key keys/release.pub", "exit 0 when b.jbundle.sig is valid"),
+    ("jibril verify b.jbundle --key old.pub --key new.pub", "accept either key (during a rotation)"),
+], exits={1: "unsigned, wrongly signed, or the bundle or key cannot be read"})
 @click.argument("bundle")
 @click.option("--key", "keys", multiple=True, required=True, help="PREFIX.pub (repeatable).")
 def verify(bundle: str, keys: tuple[str, ...]) -> None:
@@ -76,7 +85,10 @@ def verify(bundle: str, keys: tuple[str, ...]) -> None:
                f"source revision {p['source_revision'] or 'unknown'}")
 
 
-@main.command()
+@command(examples=[
+    ("jibril push b.jbundle registry.example:5000/sec/rules:stable", "bundle and signature as one OCI artifact"),
+    ("jibril push b.jbundle 127.0.0.1:5000/rules:dev --plain-http", "a local registry without TLS"),
+], exits={1: "the bundle is corrupt or the registry refused or is unreachable"})
 @click.argument("bundle")
 @click.argument("ref")
 @click.option("--plain-http", is_flag=True, help="Registry without TLS (e.g. on 127.0.0.1).")
@@ -98,21 +110,22 @@ def push(bundle: str, ref: str, plain_http: bool) -> None:
     click.echo(f"pushed {bundle} -> {ref} ({digest})")
 
 
-@main.command()
+@command(examples=[
+    ("jibril pull registry.example:5000/sec/rules:stable -o b.jbundle --key release.pub", "verify, then write"),
+    ("jibril pull REG/rules@sha256:... -o b.jbundle", "by digest; trust keys from bundles.trust"),
+], exits={1: "verification failed (nothing written), or the registry is unreachable"}, config="set-only")
 @click.argument("ref")
 @click.option("-o", "--output", "out", required=True, help="Bundle file to write (and OUT.sig).")
 @click.option("--key", "keys", multiple=True, help="PREFIX.pub to verify with (default: bundles.trust).")
 @click.option("--plain-http", is_flag=True, help="Registry without TLS (e.g. on 127.0.0.1).")
-@click.option("--config", "config_path", default=None)
-def pull(ref: str, out: str, keys: tuple[str, ...], plain_http: bool, config_path: str | None) -> None:
+def pull(ref: str, out: str, keys: tuple[str, ...], plain_http: bool) -> None:
     """Fetch REF (tag or digest), verify it, then write it; nothing is written on failure."""
     from ..bundle import from_bytes
-    from ..config import load_config
     from ..fleet.oci import Client, write_atomic
     from ..fleet.signing import sig_path
     from ..fleet.trust import policy_for
     try:
-        policy = policy_for(load_config(config_path), keys)
+        policy = policy_for(opts().config(), keys)
         art = Client(plain_http).fetch(ref)
         verified = policy.verify(art.bundle, art.signature, ref) if policy.keys else None
         from_bytes(art.bundle, ref)  # corrupt or too new for this engine: refuse as well
@@ -126,7 +139,10 @@ def pull(ref: str, out: str, keys: tuple[str, ...], plain_http: bool, config_pat
     click.echo(f"pulled {ref} ({art.digest}) -> {out}; {how}")
 
 
-@main.command(name="tag")
+@command(name="tag", examples=[
+    ("jibril tag REG/rules@sha256:OLD stable", "roll back: point stable at a previous digest"),
+    ("jibril tag REG/rules:v1.4 stable --plain-http", "promote a tag on a local registry"),
+], exits={1: "the registry refused or is unreachable"})
 @click.argument("src")
 @click.argument("tag")
 @click.option("--plain-http", is_flag=True, help="Registry without TLS (e.g. on 127.0.0.1).")

@@ -7,11 +7,14 @@ import sys
 
 import click
 
-from .app import main
+from .conventions import command
 
 
-@main.command()
-@click.option("--from", "source", multiple=True,
+@command(examples=[
+    ("sudo jibril doctor", "what this kernel allows the sensor (BTF, ring buffer, LSM, ...)"),
+    ("sudo jibril doctor --from my/", "and which mechanisms my recipes would use here"),
+], exits={1: "a probe the live sensor needs failed (the 'no' lines say which)"})
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE", show_default="none",
               help="Also show which mechanisms these recipes would use here.")
 def doctor(source: tuple[str, ...]) -> None:
     """Probe BTF, raw tracepoints, ring buffer, trampolines, BPF LSM, cgroup2, fanotify."""

@@ -12,7 +12,9 @@ import click
 
 from ..runtime.control import DEFAULT_SOCKET
 from ..sensor.bccload import SensorUnavailable, preflight
-from .app import fail, main, open_printers, user_errors
+from .app import fail, open_printers, recipe_sources, user_errors
+from .conventions import command
+from .conventions import opts as cli_opts
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
@@ -29,7 +31,7 @@ def _user_error(e: Exception) -> NoReturn:
     sys.exit(1)
 
 
-def _bundle(source: tuple[str, ...], policy: Any = None) -> Any:
+def _bundle(source: tuple[str, ...] | list[str], policy: Any = None) -> Any:
     from ..core.errors import JibrilError
     try:
         return _reload(source, policy)
@@ -37,63 +39,69 @@ def _bundle(source: tuple[str, ...], policy: Any = None) -> Any:
         _user_error(e)
 
 
-def _reload(source: tuple[str, ...], policy: Any = None) -> Any:
+def _reload(source: tuple[str, ...] | list[str], policy: Any = None) -> Any:
     """For SIGHUP: errors raise (the agent keeps its current bundle) instead of exiting."""
     from ..runtime.loading import load_isolated
     if policy is None:
-        return load_isolated(list(source) or ["alchemies"])
+        return load_isolated(list(source))
     from ..fleet.trust import load_checked  # bundles.trust applies to every load
-    return load_checked(list(source) or ["alchemies"], policy, _say)[0]
+    return load_checked(list(source), policy, _say)[0]
 
 
-@main.command()
-@click.option("--from", "source", multiple=True, help="Recipe files/folders or a .jbundle (default: alchemies/).")
+@command(examples=[
+    ("sudo jibril run --dry-run", "the configured recipes live; reactions only say what they would do"),
+    ("sudo jibril run --from my.jbundle --for 60", "a compiled bundle for one minute"),
+    ("sudo jibril run -o reactions.mode=enforce --format json", "reactions act; JSON lines out"),
+], exits={1: "the sensor cannot run here (the message says why) or the recipes have errors"},
+    config=True)
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE",
+              show_default="the configured recipe paths", help="Recipe files/folders or a .jbundle; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Reactions record what they would do (monitor mode).")
 @click.option("--enforce", is_flag=True, help="Reactions act for real (overrides the config mode).")
 @click.option("--no-reactions", is_flag=True, help="Detect and print only.")
-@click.option("--for", "duration", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop after SECONDS.")
+@click.option("--for", "duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              show_default="until SIGINT", help="Stop after SECONDS.")
 @click.option("--stats", "stats_fmt", type=click.Choice(["text", "json"]), default="text",
               help="Format of the periodic status line (stderr).")
-@click.option("--status-every", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Seconds between status lines.")
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
-@click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
-@click.option("--config", "config_path", default=None)
+@click.option("--status-every", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Seconds between status lines.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+              help="Detections as human lines or JSON lines (Jibril's event shape).")
+@click.option("--output", "outputs", multiple=True, metavar="PRINTER", show_default="none",
+              help="Extra printer, e.g. jsonl:PATH; repeatable.")
 @click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=9.0, show_default=True,
               help="Seconds over which a process's actions on a file are gathered (0: per syscall).")
 @click.option("--control", "control_path", default=DEFAULT_SOCKET, show_default=True,
               help="Control socket for `jibril ctl` ('' to disable).")
-@click.option("--metrics-listen", default=None,
-              help="HOST:PORT for /metrics, /healthz and the status page (default: config "
-                   "metrics.listen or 127.0.0.1:9376; '' turns it off).")
-@click.option("--log-level", default=None,
-              help="debug|info|warning|error (default: $JIBRIL_LOG_LEVEL, config log.level, info).")
+@click.option("--metrics-listen", default=None, metavar="HOST:PORT",
+              show_default="config metrics.listen, else 127.0.0.1:9376",
+              help="Where /metrics, /healthz and the status page listen ('' turns them off).")
+@click.option("--log-level", default=None, metavar="LEVEL",
+              show_default="$JIBRIL_LOG_LEVEL, else config log.level, else info",
+              help="Log level: debug, info, warning or error.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Log lines as text or JSON (default: config log.format, text).")
-@click.option("--follow", "follow_ref", default=None,
+              show_default="config log.format, else text", help="Log lines as text or JSON.")
+@click.option("--follow", "follow_ref", default=None, metavar="REF", show_default="off",
               help="Follow REGISTRY/REPO:TAG: swap to each new signed bundle it points at.")
 @click.option("--every", default="30s", show_default=True, help="Poll interval of --follow (2s, 5m).")
-@click.option("--key", "keys", multiple=True, help="Trust key PREFIX.pub (default: bundles.trust).")
+@click.option("--key", "keys", multiple=True, metavar="PREFIX.pub", show_default="bundles.trust",
+              help="Trust key for the bundles loaded or followed; repeatable.")
 @click.option("--plain-http", is_flag=True, help="--follow a registry without TLS (127.0.0.1).")
 def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: bool,
         duration: float | None, stats_fmt: str, status_every: float, fmt: str,
-        outputs: tuple[str, ...], config_path: str | None, aggregate_s: float,
-        control_path: str, metrics_listen: str | None, log_level: str | None,
-        log_format: str | None, follow_ref: str | None, every: str, keys: tuple[str, ...],
-        plain_http: bool) -> None:
+        outputs: tuple[str, ...], aggregate_s: float, control_path: str,
+        metrics_listen: str | None, log_level: str | None, log_format: str | None,
+        follow_ref: str | None, every: str, keys: tuple[str, ...], plain_http: bool) -> None:
     """Watch this machine live (root): eBPF sensors -> recipes -> printers -> reactions.
 
     Prints a line containing 'ready' once every program is attached and the tables are
     loaded; SIGHUP reloads the recipes without detaching; SIGINT/SIGTERM stop cleanly.
     """
-    from ..config import load_config
     from ..sensor.agent import Agent, AgentOptions
     if dry_run and enforce:
         _fail("--dry-run and --enforce exclude each other", 2)
     from ..observe import runner as observe
-    from ..observe.settings import from_paths
-    with user_errors():  # the command line and the config first: they need no sensor
-        cfg = load_config(config_path)
+    cfg = cli_opts().config()  # the command line and the config first: they need no sensor
     try:
         specs = cfg.printer_specs(fmt, outputs)
     except ValueError as e:
@@ -111,6 +119,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         obs = observe.configure(cfg.observe, metrics_listen, log_level, log_format)
     except ValueError as e:
         _fail(str(e), 2)
+    paths: list[str] = []
     try:
         if follow_ref:  # fleet: the bundle comes from a registry tag (fleet/follow.py)
             if source:
@@ -119,8 +128,8 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
             follower = setup(follow_ref, every, plain_http, policy, dict(cfg.reactions), _say)
             bundle = follower.initial()
         else:
-            source = source or from_paths(cfg.observe)
-            bundle = _reload(source, policy)
+            paths = recipe_sources(source, cfg=cfg)
+            bundle = _reload(paths, policy)
     except JibrilError as e:
         _user_error(e)
     printers = open_printers(specs, metrics=obs.metrics)
@@ -130,7 +139,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         runtime = reaction_runtime(cfg.reactions, "monitor" if dry_run else "enforce" if enforce else None)
     opts = AgentOptions(status_every_s=status_every, stats_json=stats_fmt == "json",
                         duration_s=duration, aggregate_s=aggregate_s)
-    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(source, policy), opts=opts,
+    agent = Agent(bundle, printers, runtime, loader=lambda: _reload(paths, policy), opts=opts,
                   observer=obs.observer)
     agent.default_mode = "enforce" if enforce else str(cfg.reactions.get("mode", "monitor"))
     if follower is not None:
@@ -162,7 +171,7 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
     except Exception as e:
         agent.close()
         obs.close()
-        _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo bash scripts/setup.sh")
+        _fail(f"could not load the BPF programs: {e}; check `dmesg` and run: sudo jibril setup")
     if follower is not None:
         follower.start(agent.offer)
     try:
@@ -175,12 +184,16 @@ def run(source: tuple[str, ...], dry_run: bool, enforce: bool, no_reactions: boo
         obs.close()
 
 
-@main.command()
-@click.option("-o", "--output", "out_path", required=True, help="JSONL file to write raw events to.")
-@click.option("--for", "duration", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop after SECONDS.")
-@click.option("--from", "source", multiple=True,
-              help="Record only what these recipes' kernel tables pass (default: everything).")
+@command(examples=[
+    ("sudo jibril record -o ev.jsonl --for 30", "every raw event for 30 seconds"),
+    ("sudo jibril record -o ev.jsonl --from my/", "only what my recipes' kernel tables pass"),
+    ("jibril replay ev.jsonl --from my/", "then replay them anywhere, without root"),
+], exits={1: "the sensor cannot run here (the message says why)"})
+@click.option("-o", "--output", "out_path", required=True, metavar="FILE", help="JSONL file to write raw events to.")
+@click.option("--for", "duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              show_default="until SIGINT", help="Stop after SECONDS.")
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE", show_default="everything",
+              help="Record only what these recipes' kernel tables pass.")
 def record(out_path: str, duration: float | None, source: tuple[str, ...]) -> None:
     """Record live raw events as JSONL for `jibril replay` (root)."""
     from ..sensor.sensor import Sensor

@@ -11,37 +11,45 @@ from typing import Any
 import click
 
 from ..core.errors import Diagnostic
-from .app import fail, load_bundle, main, print_diags, printers_or_fail, user_errors
+from .app import load_bundle, print_diags, printers_or_fail, user_errors
+from .conventions import command, fail, opts
 
 
-@main.command()
-@click.argument("events")
-@click.option("--from", "source", multiple=True, help="Recipe files/folders or a bundle (default: alchemies/).")
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
-@click.option("--output", "outputs", multiple=True, help="Extra printer: jsonl:PATH.")
+@command(examples=[
+    ("jibril replay events.jsonl", "through the configured recipes (built-ins + /etc/jibril/recipes)"),
+    ("jibril replay ev.jsonl --from my/", "detections and the reactions' intended actions (rehearsed)"),
+    ("zcat ev.jsonl.gz | jibril replay - --format json", "events from stdin, JSON lines out"),
+    ("jibril replay ev.jsonl --dry-run -o reactions.netpolicy=true", "with a config override"),
+], exits={1: "bad event lines or recipe errors (each located)", 2: "usage error"}, config=True)
+@click.argument("events", metavar="EVENTS.jsonl|-")
+@click.option("--from", "source", multiple=True, metavar="PATH|BUNDLE|-",
+              show_default="the configured recipe paths",
+              help="Recipe files/folders or a .jbundle; repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human",
+              help="Detections as human lines or JSON lines (Jibril's event shape).")
+@click.option("--output", "outputs", multiple=True, metavar="PRINTER", show_default="none",
+              help="Extra printer, e.g. jsonl:PATH; repeatable.")
 @click.option("--dry-run", is_flag=True,
               help="Kept for compatibility: replay always rehearses reactions (nothing acts on the host).")
 @click.option("--enforce", is_flag=True,
               help="Kept for compatibility: replay still rehearses; only `jibril run` enforces.")
 @click.option("--no-reactions", is_flag=True, help="Do not run reactions.")
 @click.option("--no-kernel-model", is_flag=True, help="Skip the model of the in-kernel prefilter.")
-@click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=0.0,
-              help="Gather a process's file actions over SECONDS, as `jibril run` does (default: off).")
-@click.option("--config", "config_path", default=None)
-@click.option("--reactions-output", "reactions_out", default=None,
+@click.option("--aggregate", "aggregate_s", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Gather a process's file actions over SECONDS, as `jibril run` does (0: off).")
+@click.option("--reactions-output", "reactions_out", default=None, metavar="FILE", show_default="none",
               help="Write reaction records (JSON lines) to this file, apart from the detections.")
 def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, ...], dry_run: bool,
            enforce: bool, no_reactions: bool, no_kernel_model: bool, aggregate_s: float,
-           config_path: str | None, reactions_out: str | None) -> None:
-    """Run recorded events (JSONL) through the recipes; no root needed."""
-    from ..config import load_config
+           reactions_out: str | None) -> None:
+    """Run recorded events (JSONL) through the recipes, printers and reactions; no root needed."""
     from ..runtime.engine import Engine
     from ..runtime.pipeline import Pipeline
     from ..tools.replay import read_events
+    o = opts()
     if dry_run and enforce:
         fail("--dry-run and --enforce exclude each other", 2)
-    with user_errors():
-        cfg = load_config(config_path)
+    cfg = o.config()
     b = load_bundle(source) if not cfg.bundles.get("trust") else _trusted(source, cfg)
     printers = printers_or_fail(cfg, fmt, outputs)
     sink = None
@@ -72,8 +80,8 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
     n_det = pipe.matches
     s = engine.stats
     dt = time.perf_counter() - t0
-    click.echo(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
-               f"detection(s), {s.excepted} excepted, {s.capped} capped, {dt:.3f} s", err=True)
+    o.note(f"{s.events} event(s), {s.kernel_dropped} dropped by the kernel filter, {n_det} "
+               f"detection(s), {s.excepted} excepted, {s.capped} capped, {dt:.3f} s")
     if errs:
         print_diags(errs)
         sys.exit(1)
@@ -112,7 +120,7 @@ def _trusted(source: tuple[str, ...], cfg: Any) -> Any:
     """bundles.trust set: a bundle file must be signed by a trusted key (fleet/trust.py)."""
     from ..bundle import is_bundle_path
     from ..fleet.trust import load_checked, policy_for
-    paths = list(source) or ["alchemies"]
+    paths = list(source)
     if not (len(paths) == 1 and Path(paths[0]).is_file() and is_bundle_path(paths[0])):
         return load_bundle(source)  # recipe sources being developed: replay is a rehearsal
     with user_errors():

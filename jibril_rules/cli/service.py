@@ -7,18 +7,22 @@ import sys
 
 import click
 
-from .app import main
+from .conventions import group, group_command
+
+service = group("service", help="Install or remove the systemd service (unit, /etc/jibril/jibril.yaml, recipes/).",
+                examples=[("sudo jibril service install --recipes my/ --enable", "install and start the agent"),
+                          ("sudo jibril service uninstall", "stop it and remove what install wrote")])
 
 
-@main.group()
-def service() -> None:
-    """Install or remove the systemd service (unit, /etc/jibril/jibril.yaml, recipes/)."""
-
-
-@service.command()
+@group_command(service, examples=[
+    ("sudo jibril service install --enable", "unit + /etc/jibril, then systemctl enable --now"),
+    ("sudo jibril service install --recipes my/", "also copy my recipes to /etc/jibril/recipes"),
+    ("jibril service install --root /tmp/img --no-verify", "into an image tree, no root needed"),
+], exits={1: "not root, a write failed, or systemd-analyze verify found problems"})
 @click.option("--root", default="/", show_default=True,
               help="Install below this directory (tests, images); systemctl runs only for /.")
-@click.option("--recipes", default=None, help="Copy these recipe files/folder into /etc/jibril/recipes.")
+@click.option("--recipes", default=None, show_default="none",
+              help="Copy these recipe files/folder into /etc/jibril/recipes.")
 @click.option("--enable", is_flag=True, help="Also `systemctl enable --now` (root / only).")
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Check the unit with systemd-analyze verify when it is installed.")
@@ -50,7 +54,10 @@ def install(root: str, recipes: str | None, enable: bool, verify: bool) -> None:
             sys.exit(1)
 
 
-@service.command()
+@group_command(service, examples=[
+    ("sudo jibril service uninstall", "stop and remove the unit and unchanged files"),
+    ("jibril service uninstall --root /tmp/img", "from an image tree"),
+], exits={1: "not root"})
 @click.option("--root", default="/", show_default=True, help="Where `install --root` wrote.")
 def uninstall(root: str) -> None:
     """Stop and remove the unit and every file install wrote that is unchanged."""

@@ -40,7 +40,9 @@ def expand_paths(paths: list[str], diags: Collector) -> list[str]:
     out: list[str] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
+        if p == "-":  # standard input (core.source.read_source)
+            out.append(p)
+        elif path.is_dir():
             for f in sorted(path.rglob("*")):
                 if f.is_file() and f.suffix in RECIPE_SUFFIXES and not _is_aux(f):
                     out.append(str(f))
@@ -90,7 +92,7 @@ def read(paths: list[str], diags: Collector) -> tuple[list[str], dict[str, Sourc
         src = read_source(path, diags)
         if src is None:
             continue
-        sources[path] = src
+        sources[src.path] = src
         doc = load_yaml(src, diags)
         if doc is None:
             continue

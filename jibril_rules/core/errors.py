@@ -117,3 +117,76 @@ CODES: dict[str, str] = {
     "JR083": "registry unreachable or refused the request",
     "JR090": "event is malformed",
 }
+
+# The long form of each code (docs/diagnostics.md sections, SARIF fullDescription): what
+# triggers it and what to do. A code without an entry falls back to its CODES line.
+CODE_DOCS: dict[str, str] = {
+    "JR001": "The file is not valid YAML (bad indentation, an unclosed quote or bracket, a tab used "
+             "for indentation, a control character). Fix the line shown; quote strings that "
+             "contain ': ' or start with a special character.",
+    "JR002": "The file is larger than the size limit for one recipe or config file. Split it into "
+             "several files in the same folder.",
+    "JR003": "YAML aliases expand into more nodes than allowed (a 'billion laughs' document). Write "
+             "the repeated content out, or use lists and macros instead of anchors.",
+    "JR004": "Mappings or lists are nested deeper than allowed. Flatten the structure; recipes never "
+             "need deep nesting.",
+    "JR005": "The file contains bytes that are not UTF-8. Re-save it as UTF-8.",
+    "JR006": "The file or folder cannot be opened: it does not exist, is not readable, or is not a "
+             "regular file. Check the path and permissions.",
+    "JR010": "A recipe file holds a YAML list of entries (recipes, lists, macros, exceptions). Put "
+             "'- ' before each recipe.",
+    "JR011": "Every entry of a recipe file (or of a test file's tests:) must be a mapping of keys to "
+             "values, not a bare string or number.",
+    "JR020": "A key is not part of the format (often a typo); the hint names the closest valid key. "
+             "Unknown keys are errors so a misspelt option never silently does nothing.",
+    "JR021": "A value has the wrong type, for example a string where a list is expected. The hint "
+             "shows the expected shape.",
+    "JR022": "A value is of the right type but not one of the allowed values (an unknown enum value, "
+             "an out-of-range number). The hint lists what is allowed.",
+    "JR023": "A required key is missing, for example a recipe without 'name' or 'when', or an "
+             "expected action without 'helper'.",
+    "JR024": "Two keys that exclude each other are both present, or the items of one group disagree. "
+             "Keep one of them.",
+    "JR030": "A 'matches' pattern is not a valid regular expression, or is too long. Fix the syntax; "
+             "the message quotes the regex engine's error.",
+    "JR031": "The regular expression nests unbounded repetitions (like (a+)+), which can take "
+             "exponential time on hostile input. Rewrite it without nested quantifiers.",
+    "JR040": "The when: expression does not parse. The caret points at the first token that cannot "
+             "continue the expression; see docs/recipes.md for the grammar.",
+    "JR041": "The expression uses a field that does not exist; the hint names the closest one. The "
+             "list of fields is in docs/fields.md (or `jibril list fields`).",
+    "JR042": "The operator does not apply to the field's type or to the given value (for example "
+             "'contains' on a number). See docs/operators.md (or `jibril list operators`).",
+    "JR043": "The expression names a list or macro that is not defined in any loaded file. Define "
+             "it, or load the folder that defines it (for example the _shared folder).",
+    "JR044": "A macro refers to itself, directly or through other macros. Break the cycle.",
+    "JR050": "Two recipes, lists or macros have the same name; names must be unique across every "
+             "loaded file. The message names the first definition.",
+    "JR051": "An exception entry names a recipe that does not exist. Fix the recipe name or remove "
+             "the exception.",
+    "JR060": "A JavaScript reaction does not parse. The position is mapped into the recipe file.",
+    "JR061": "A JavaScript reaction must define function process(data) { ... }; it is called once "
+             "per detection.",
+    "JR062": "A reaction calls a function that is neither a helper (docs/reactions.md, or "
+             "`jibril list helpers`) nor defined in the reaction code.",
+    "JR063": "A reaction calls a NetBlock*/NetUnblock* helper but the network policy is not "
+             "configured, so the call would fail at run time. Set reactions.netpolicy: true in "
+             "jibril.yaml, or pass --netpolicy when linting for machines that have it.",
+    "JR064": "A shell reaction does not pass `sh -n`. The position is mapped into the recipe file.",
+    "JR070": "A path or name is longer than a kernel table key, so the in-kernel filter passes "
+             "every event of this kind for the recipe (still correct, but slower). Shorten the "
+             "value or match it with a prefix.",
+    "JR071": "A value compared with an address field is not a valid IP address or CIDR.",
+    "JR072": "A port is outside 0-65535.",
+    "JR073": "The recipe's condition is always false (for example 'a and not a'), so it can never "
+             "detect anything. Fix the condition.",
+    "JR080": "The bundle file is truncated, corrupt, fails its hash check, or was written by a newer "
+             "version. Recompile it with `jibril compile`.",
+    "JR090": "An event line is not a valid JSON object in the recorded-event schema (bad JSON, not "
+             "UTF-8, too long, missing fields). The line is skipped and the run goes on.",
+}
+
+
+def code_doc(code: str) -> str:
+    """The long description of a code (its CODES line when none was written)."""
+    return CODE_DOCS.get(code) or CODES.get(code, code)

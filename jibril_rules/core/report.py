@@ -6,10 +6,14 @@ In core/ so the agent can report a bad bundle without importing lint or the comp
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .. import __version__
-from .errors import CODES, Collector, Diagnostic, Severity
+from .errors import CODES, Collector, Diagnostic, Severity, code_doc
+from .vocab import DOCS_URL, PROJECT_URL
 
 
 def _source_lines(path: str, sources: dict[str, Any]) -> Any:
@@ -58,19 +62,59 @@ def format_json(diags: list[Diagnostic]) -> str:
     return json.dumps([d.to_json() for d in diags], indent=2) + "\n"
 
 
+def gh_data(s: str) -> str:
+    """Escape a workflow-command message as GitHub's toolkit does (escapeData)."""
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def gh_property(s: str) -> str:
+    """Escape a workflow-command property value (escapeProperty): also ':' and ','."""
+    return gh_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
 def format_github(diags: list[Diagnostic]) -> str:
+    """GitHub Actions annotations (::error file=..,line=..,col=..,title=..::message)."""
     lines = []
     for d in diags:
         kind = {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(d.severity, "notice")
-        msg = f"{d.message}. {d.hint}".replace("%", "%25").replace("\n", "%0A")
-        lines.append(f"::{kind} file={d.span.file},line={d.span.line},col={d.span.col},title={d.code}::{msg}")
+        msg = d.message + (f". {d.hint}" if d.hint else "")
+        props = (f"file={gh_property(d.span.file)},line={d.span.line},col={d.span.col},"
+                 f"title={gh_property(d.code)}")
+        lines.append(f"::{kind} {props}::{gh_data(msg)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def format_sarif(diags: list[Diagnostic]) -> str:
+SRCROOT = "SRCROOT"
+
+
+def _artifact(path: str, root: Path) -> dict[str, str]:
+    """A relative URI against SRCROOT (the folder lint ran from), else an absolute file URI."""
+    p = Path(path)
+    if not path or path.startswith("<"):
+        return {"uri": quote(path or "<input>"), "uriBaseId": SRCROOT}
+    try:
+        rel = (p if p.is_absolute() else root / p).resolve().relative_to(root)
+        return {"uri": quote(rel.as_posix()), "uriBaseId": SRCROOT}
+    except ValueError:
+        return {"uri": p.resolve().as_uri()}
+
+
+def help_uri(code: str) -> str:
+    """The code's section in docs/diagnostics.md (one `## JRnnn` heading per code)."""
+    return f"{DOCS_URL}/diagnostics.md#{code.lower()}"
+
+
+def format_sarif(diags: list[Diagnostic], root: str | None = None) -> str:
+    """SARIF 2.1.0: every code as a rule (help link to docs/diagnostics.md), one result each;
+    paths relative to SRCROOT (`root`, default the current folder)."""
+    base = Path(root or Path.cwd()).resolve()
     used = sorted({d.code for d in diags} | set(CODES))
-    rules = [{"id": c, "name": CODES.get(c, c).replace(" ", "_"),
-              "shortDescription": {"text": CODES.get(c, c)}}
+    rules = [{"id": c, "name": "".join(w.capitalize() for w in re.findall(r"[A-Za-z0-9]+", CODES.get(c, c))),
+              "shortDescription": {"text": CODES.get(c, c)},
+              "fullDescription": {"text": code_doc(c)},
+              "help": {"text": f"{code_doc(c)} See {help_uri(c)}",
+                       "markdown": f"{code_doc(c)}\n\n[{c} in docs/diagnostics.md]({help_uri(c)})"},
+              "helpUri": help_uri(c)}
              for c in used]
     results = []
     for d in diags:
@@ -79,11 +123,12 @@ def format_sarif(diags: list[Diagnostic]) -> str:
             "level": d.severity.value,  # error | warning | note, SARIF's own levels
             "message": {"text": d.message + (f" Hint: {d.hint}" if d.hint else "")},
             "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": d.span.file},
+                "artifactLocation": _artifact(d.span.file, base),
                 "region": {"startLine": max(d.span.line, 1), "startColumn": max(d.span.col, 1)}}}],
         })
     doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
            "runs": [{"tool": {"driver": {"name": "jibril-rules", "version": __version__,
-                                         "rules": rules}},
+                                         "informationUri": PROJECT_URL, "rules": rules}},
+                     "originalUriBaseIds": {SRCROOT: {"uri": base.as_uri() + "/"}},
                      "results": results}]}
     return json.dumps(doc, indent=2) + "\n"

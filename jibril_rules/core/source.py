@@ -181,16 +181,36 @@ def _expanded_size(root: yaml.Node) -> yaml.Node | None:
     return None
 
 
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+_stdin_cache: list[bytes] = []
+
+
+def stdin_bytes() -> bytes:
+    """Standard input, read once (several readers of `-` see the same text)."""
+    import sys
+    if not _stdin_cache:
+        _stdin_cache.append(sys.stdin.buffer.read(MAX_BYTES + 1))
+    return _stdin_cache[0]
+
+
 def read_source(path: str, diags: Collector) -> SourceFile | None:
-    """Read a file as UTF-8 text, or add a located diagnostic and return None."""
+    """Read a file (`-`: standard input, named <stdin>) as UTF-8 text, or add a located
+    diagnostic and return None."""
     p = Path(path)
     try:
-        size = p.stat().st_size
+        if path == STDIN:
+            path = STDIN_NAME
+            raw = stdin_bytes()
+            size = len(raw)
+        else:
+            size = p.stat().st_size
         if size > MAX_BYTES:
             diags.add("JR002", f"file is {size} bytes; the limit is {MAX_BYTES}", Span(path),
                       "split the recipes over several files")
             return None
-        raw = p.read_bytes()
+        if path != STDIN_NAME:
+            raw = p.read_bytes()
     except OSError as e:
         diags.add("JR006", f"cannot read file: {e.strerror}", Span(path), "check the path and permissions")
         return None

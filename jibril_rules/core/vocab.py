@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# Where the project and its docs live (pyproject.toml's [project.urls] say the same; SARIF
+# rules link DOCS_URL/diagnostics.md#jrNNN). tests/test_packaging.py checks they agree.
+PROJECT_URL = "https://github.com/jibril-rules/jibril-rules"
+DOCS_URL = PROJECT_URL + "/blob/main/docs"
+
 FILE_ACTIONS: tuple[str, ...] = (
     "fasync", "flock", "fsync", "llseek", "mmap", "open", "read", "write",
     "rename", "truncate", "unlink", "create", "close", "link", "execve",

@@ -59,6 +59,17 @@ class JsonPrinter:
             self.out.close()
 
 
+# The printers make_printers knows (`jibril list printers`, jibril.yaml `printers:`).
+PRINTERS: dict[str, str] = {
+    "stdout": "detections as human lines on stdout (also: human)",
+    "stdout:json": "detections as JSON lines on stdout, Jibril's event shape (also: json)",
+    "jsonl:PATH": "JSON lines appended to the file PATH",
+    "http:URL": "Falco-shaped alerts POSTed to a webhook (also {http: {...}}; docs/observability.md)",
+    "syslog[:ADDRESS]": "Falco-shaped alerts to syslog (also {syslog: {...}}; docs/observability.md)",
+    "none": "print nothing (reactions still run)",
+}
+
+
 def make_printers(specs: list[Any], out: IO[str] | None = None,
                   metrics: Any | None = None) -> list[Printer]:
     """Specs: 'stdout' (human), 'stdout:json', 'jsonl:PATH', 'none', and the alert outputs of

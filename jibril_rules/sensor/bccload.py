@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
-SETUP_HINT = "run: sudo bash scripts/setup.sh"
+SETUP_HINT = "run: sudo jibril setup (in a checkout: sudo bash scripts/setup.sh)"
 TRACEFS = "/sys/kernel/tracing"
 REQUIRED_TRACEPOINTS = (
     "sched/sched_process_exec", "sched/sched_process_fork", "sched/sched_process_exit",

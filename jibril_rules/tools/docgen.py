@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import CODES
+from ..core.errors import CODES, code_doc
 from ..core.fields import FIELDS
 from ..core.ops import OPS
 
@@ -32,8 +32,15 @@ def ops_md() -> str:
 
 
 def diagnostics_md() -> str:
-    return _page("Diagnostic codes", "core/errors.py", "", ["code", "meaning"],
-                 [[c, m] for c, m in CODES.items()])
+    """The summary table, then one section per code (the anchor SARIF's helpUri points at)."""
+    head = _page("Diagnostic codes", "core/errors.py", " Every diagnostic names `file:line:column`, one "
+                 "of these codes and a hint. `jibril lint --format sarif` links each rule to its "
+                 "section below.", ["code", "meaning"],
+                 [[f"[{c}](#{c.lower()})", m] for c, m in CODES.items()])
+    parts = [head]
+    for c, m in CODES.items():
+        parts.append(f"\n## {c}\n\n**{m}.** {code_doc(c)}\n")
+    return "".join(parts)
 
 
 def metrics_md() -> str:

@@ -19,9 +19,17 @@ class EventLine:
 
 
 def read_events(path: str, errors: list[Diagnostic], max_line: int = 16 * 1024 * 1024) -> Iterator[EventLine]:
-    """Yield normalised events; a bad line becomes a located diagnostic and is skipped."""
+    """Yield normalised events; a bad line becomes a located diagnostic and is skipped.
+
+    `-` reads standard input (spans name it <stdin>)."""
+    import sys
+    fh: Any
     try:
-        fh = open(path, "rb")
+        if path == "-":
+            fh = sys.stdin.buffer
+            path = "<stdin>"
+        else:
+            fh = open(path, "rb")
     except OSError as e:
         errors.append(Diagnostic("JR006", f"cannot read events: {e.strerror}", Span(path), "check the path"))
         return

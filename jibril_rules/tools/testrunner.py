@@ -9,6 +9,7 @@ test in every file is counted: a malformed test fails with located errors. docs/
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class Result:
     name: str
     span: Span
     failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,10 @@ def run_tests(paths: list[str], reactions: bool = True) -> tuple[list[Result], l
                 name = str(t.get("name")) if isinstance(t, dict) and t.get("name") else f"test at line {span.line}"
                 results.append(Result(name, span, ["the test is malformed (see the errors above)"]))
                 continue
-            results.append(_run_one(tf, case, bundle, folder_of, reactions, col))
+            t0 = time.perf_counter()
+            res = _run_one(tf, case, bundle, folder_of, reactions, col)
+            res.seconds = time.perf_counter() - t0
+            results.append(res)
         diags += col.items
     return results, diags
 
@@ -155,7 +160,7 @@ def _rehearsal(needed: bool) -> Iterator[Any]:
         yield None
         return
     from ..reactions import Rehearsal
-    with Rehearsal({}, prefix="jibril-test-") as rt:
+    with Rehearsal({"log_to_python": False}, prefix="jibril-test-") as rt:  # calls checked, not shown
         yield rt
 
 
