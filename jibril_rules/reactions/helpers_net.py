@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .datastore import js_string
-from .eventinfo import event_remote_domains, event_remote_ips
+from .eventinfo import event_domain_addresses, event_remote_domains, event_remote_ips
 from .helper_state import HelperFailure, HelperState
 from .netpolicy import MAX_TARGETS_PER_CALL, NetError, resolve
 
@@ -84,6 +84,9 @@ class NetHelpers(HelperState):
         for domain in domains:
             if not self.monitor:
                 self.s.net.block_domain(domain)  # addresses it resolves to later, too
+            # the addresses the event saw under the name (what Jibril's DNS tracking blocks),
+            # then what it resolves to now
+            addrs.extend(a for a in event_domain_addresses(self.data, domain) if a not in addrs)
             try:
                 addrs.extend(a for a in resolve(domain) if a not in addrs)
             except NetError as exc:

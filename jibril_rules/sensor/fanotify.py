@@ -27,6 +27,7 @@ import select
 import stat
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from .fanotify_abi import (
 )
 from .fanotify_perm import PermissionResponder, Stats
 from .fanotify_plan import DenyFile, MarkPlan, Prevent  # noqa: F401 - re-exported
+from .mechanism import POLL_BUDGET_S
 
 MAX_DIRS = 65536  # directories marked per bundle; beyond: counted as `widened` (not seen)
 
@@ -276,7 +278,8 @@ class FanotifyWatch(PermissionResponder):
             r, _, _ = select.select([self.nfd], [], [], timeout_ms / 1000)
             if not r:
                 return n
-            while True:
+            end = time.monotonic() + POLL_BUDGET_S
+            while time.monotonic() < end:  # a flood waits in the fanotify queue for next turn
                 try:
                     buf = os.read(self.nfd, 65536)
                 except BlockingIOError:
