@@ -285,8 +285,8 @@ function process(data) {
 
 
 def test_parallel_block_unblock_of_one_address_never_fails(tmp_path: Path, netns: str) -> None:
-    from jibril_rules.reactions import ReactionSpec, RecipeRef
-    specs = [ReactionSpec("js", BLOCK_UNBLOCK_JS, i) for i in range(8)]
+    from jibril_rules.reactions import Reaction, RecipeRef
+    specs = [Reaction("js", BLOCK_UNBLOCK_JS) for _ in range(8)]
     with ReactionRuntime(ReactionConfig(state_dir=str(tmp_path / "s"), temp_root=str(tmp_path),
                                         log_to_python=False, mode="enforce", netpolicy=True,
                                         net_netns=netns, workers=8)) as rt:
