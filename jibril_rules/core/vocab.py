@@ -35,6 +35,9 @@ FLOW_FLAG_BIT: dict[str, int] = {f: i for i, f in enumerate(FLOW_FLAGS)}
 
 FILE_ACCESS, EXECUTION, NETWORK_PEERS = "file_access", "execution", "network_peers"
 MECHANISMS: tuple[str, ...] = (FILE_ACCESS, EXECUTION, NETWORK_PEERS)
+# a detection's `data.event_type`, by mechanism (the spelling of Jibril's reaction tests doc)
+EVENT_TYPES: dict[str, str] = {FILE_ACCESS: "file_access", EXECUTION: "execution",
+                               NETWORK_PEERS: "network_peer"}
 # The event kinds a recipe of each mechanism looks at (an execve is also a file access).
 MECHANISM_EVENTS: dict[str, tuple[str, ...]] = {
     FILE_ACCESS: (FILE_ACCESS, EXECUTION),

@@ -24,6 +24,19 @@ def event_remote_domains(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def event_domain_addresses(data: dict[str, Any], domain: str) -> list[str]:
+    """Remote addresses the event saw under `domain` (what the sensor learned from DNS)."""
+    out: list[str] = []
+    want = domain.rstrip(".").lower()
+    for node in _remote_nodes(data):
+        names = [node.get("name"), *(node.get("names") or [])]
+        addr = node.get("address")
+        if (isinstance(addr, str) and addr and addr not in out
+                and any(isinstance(n, str) and n.rstrip(".").lower() == want for n in names)):
+            out.append(addr)
+    return out
+
+
 def _remote_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
     flow = data.get("flow")

@@ -31,7 +31,7 @@ from ..core.vocab import (  # noqa: F401 - re-exported
 )
 from .config import ReactionConfig
 from .datastore import DataStore, StoreError, js_number, js_string
-from .eventinfo import event_remote_domains, event_remote_ips
+from .eventinfo import event_domain_addresses, event_remote_domains, event_remote_ips
 from .files import FileError, FileOps
 from .killer import Killer, KillRefused
 from .netpolicy import MAX_TARGETS_PER_CALL, NetError, NetPolicy, resolve
@@ -321,6 +321,9 @@ class HelperContext:
         for domain in domains:
             if not self.monitor:
                 self.s.net.block_domain(domain)  # addresses it resolves to later, too
+            # the addresses the event saw under the name (what Jibril's DNS tracking blocks),
+            # then what it resolves to now
+            addrs.extend(a for a in event_domain_addresses(self.data, domain) if a not in addrs)
             try:
                 addrs.extend(a for a in resolve(domain) if a not in addrs)
             except NetError as exc:

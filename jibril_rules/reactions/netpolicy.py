@@ -64,6 +64,9 @@ class NetPolicy:
             (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), None)
         self._ready = False
         self._lock = threading.Lock()
+        # check-then-act of block/unblock is one step: parallel reactions on one address
+        # (several events of one flow) see 0 once and 1 after, never a failed delete
+        self._act = threading.Lock()
         self._recent: deque[float] = deque()
         self.domains: set[str] = set()  # NetBlockDomain: blocked, also for later answers
         self.later_blocked = 0
@@ -156,12 +159,14 @@ table inet {t} {{
         """0 blocked, 1 already blocked; raises NetError."""
         addr = self.check_target(text)
         self.ensure()
-        if self.is_blocked(addr):
-            return 1
-        elem = f"{addr} timeout {int(timeout_s)}s" if timeout_s else str(addr)
-        res = self._run(["add", "element", "inet", self.table, self._set(addr), f"{{ {elem} }}"])
+        with self._act:
+            if self.is_blocked(addr):
+                return 1
+            elem = f"{addr} timeout {int(timeout_s)}s" if timeout_s else str(addr)
+            res = self._run(["add", "element", "inet", self.table, self._set(addr),
+                             f"{{ {elem} }}"])
         if res.returncode != 0:
-            raise NetError(f"cannot block {addr}: {res.stderr.strip()}")
+            raise NetError(f"cannot block {addr}: {_first_line(res.stderr)}")
         return 0
 
     def block_domain(self, domain: str) -> None:
@@ -202,12 +207,22 @@ table inet {t} {{
         """0 unblocked, 1 was not blocked; raises NetError."""
         addr = parse_ip(text)
         self.ensure()
-        if not self.is_blocked(addr):
-            return 1
-        res = self._run(["delete", "element", "inet", self.table, self._set(addr), f"{{ {addr} }}"])
+        with self._act:
+            if not self.is_blocked(addr):
+                return 1
+            res = self._run(["delete", "element", "inet", self.table, self._set(addr),
+                             f"{{ {addr} }}"])
         if res.returncode != 0:
-            raise NetError(f"cannot unblock {addr}: {res.stderr.strip()}")
+            if "No such file or directory" in res.stderr:  # gone meanwhile (a timer expired)
+                return 1
+            raise NetError(f"cannot unblock {addr}: {_first_line(res.stderr)}")
         return 0
+
+
+def _first_line(text: str) -> str:
+    """nft's message without the echoed command and caret lines."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "nft failed"
 
 
 def resolve(domain: str, timeout_s: float = 3.0) -> list[str]:

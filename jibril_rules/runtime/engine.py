@@ -136,7 +136,8 @@ class Engine:
 
 
 def _meta(r: CompiledRecipe) -> dict[str, Any]:
-    m = {"kind": r.kind, "name": r.name, "format": "alchemy", "version": "", "description": "",
+    # format: the detection's event format, which Jibril's output spells as the mechanism
+    m = {"kind": r.kind, "name": r.name, "format": r.mechanism, "version": "", "description": "",
          "importance": "", "documentation": "", "tactic": "", "technique": "", "subtechnique": ""}
     m.update(r.meta)
     return m

@@ -6,7 +6,15 @@ import os
 import uuid as uuidlib
 from typing import Any
 
-from ..core.vocab import EXECUTION, FILE_ACCESS, FILE_ACTIONS, MECHANISMS, NETWORK_PEERS
+from ..core.vocab import (
+    EVENT_TYPES,
+    EXECUTION,
+    FILE_ACCESS,
+    FILE_ACTIONS,
+    MECHANISMS,
+    NETWORK_PEERS,
+)
+from . import host
 
 
 class EventError(ValueError):
@@ -54,9 +62,14 @@ def normalize(raw: Any) -> dict[str, Any]:
 
 
 def detection(ev: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    """The Jibril detection object: event + metadata + per-action booleans + `base` mirror."""
+    """The Jibril detection object: event + metadata + per-action booleans + `base` mirror.
+
+    Jibril's Base fields (uuid, timestamp, note, metadata, background, habitat, scenario) are
+    flattened to the top level and mirrored under `base`; `event_type` names the event kind.
+    """
     det = dict(ev)
     det.pop("base", None)
+    det["event_type"] = EVENT_TYPES.get(str(ev.get("mechanism")), str(ev.get("mechanism", "")))
     det["metadata"] = meta
     f = ev.get("file")
     if isinstance(f, dict):
@@ -68,6 +81,13 @@ def detection(ev: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     det.setdefault("note", "")
     det.setdefault("process", {})
     det.setdefault("background", {"ancestry": [], "flows": {}, "files": {}})
+    if "habitat" not in det:
+        det["habitat"] = {k: dict(v) for k, v in host.habitat().items()}
+    if "scenario" not in det:
+        det["scenario"] = [dict(s) for s in host.scenario()]
     det["base"] = {"uuid": det["uuid"], "timestamp": det.get("timestamp", ""),
-                   "note": det["note"], "metadata": meta, "background": det["background"]}
+                   "note": det["note"], "metadata": meta, "background": det["background"],
+                   "habitat": det["habitat"], "scenario": det["scenario"]}
+    if "attenuator" in det:
+        det["base"]["attenuator"] = det["attenuator"]
     return det

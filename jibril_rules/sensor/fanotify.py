@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from ..core.kernel_tables import KernelTables
 from ..core.vocab import FILE_ACTION_BIT
+from .mechanism import POLL_BUDGET_S
 
 # <linux/fanotify.h>
 FAN_ACCESS, FAN_MODIFY, FAN_CLOSE_WRITE, FAN_CLOSE_NOWRITE = 0x1, 0x2, 0x8, 0x10
@@ -426,7 +427,8 @@ class FanotifyWatch:
             r, _, _ = select.select([self.nfd], [], [], timeout_ms / 1000)
             if not r:
                 return n
-            while True:
+            end = time.monotonic() + POLL_BUDGET_S
+            while time.monotonic() < end:  # a flood waits in the fanotify queue for next turn
                 try:
                     buf = os.read(self.nfd, 65536)
                 except BlockingIOError:

@@ -14,6 +14,8 @@ PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 MAX_NAMES = 8
 MAX_CACHE = 16384
 MAX_FLOWS_PER_PROC = 64
+# the local address of a connect() seen before the kernel picked a source address and port
+UNBOUND = ("0.0.0.0", "::")
 
 
 def addr_str(family: int, raw: bytes) -> tuple[int, str]:
@@ -144,6 +146,13 @@ class FlowBook:
         loc, rem = flow["local"], flow["remote"]
         key = (flow["proto"], loc["address"], loc["port"], rem["address"], rem["port"])
         book.pop(key, None)
+        # one entry per connection: the bound one replaces the one from before connect() picked
+        # a source address, and an unbound one is not added next to a bound one (either order)
+        if loc["port"]:
+            for unbound in UNBOUND:
+                book.pop((flow["proto"], unbound, 0, rem["address"], rem["port"]), None)
+        elif any(k[0] == flow["proto"] and k[3:] == key[3:] and k[2] for k in book):
+            return
         book[key] = flow
         while len(book) > MAX_FLOWS_PER_PROC:
             book.popitem(last=False)

@@ -32,6 +32,11 @@ from typing import Any, Protocol
 from ..core.kernel_tables import KernelTables
 from .plan import Plan
 
+# One poll turn reads events for at most this long (ring buffers and fanotify alike): under a
+# flood the rest wait in the kernel for the next turn, so the agent's loop (status, reload,
+# watchdog, stop) still runs about every 100 ms + this.
+POLL_BUDGET_S = 0.05
+
 
 class Host(Protocol):
     """What the Sensor offers its mechanisms."""

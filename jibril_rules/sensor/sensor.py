@@ -75,6 +75,12 @@ class SensorStats:
 
 _RINGBUF_CB = ct.CFUNCTYPE(ct.c_int, ct.c_void_p, ct.c_void_p, ct.c_int)
 
+# libbpf's ring_buffer__poll/consume keep reading while the producer keeps writing, so under a
+# flood one call never returned. A record callback returning < 0 stops the call after that
+# record (consumed); the rest stay in the ring for the next turn (M.POLL_BUDGET_S).
+DRAIN_BUDGET_S = 1.0  # the last read at stop: what is there, not a flood forever
+_CHECK_EVERY = 64  # records between clock reads
+
 
 class Sensor:
     def __init__(self, tables: KernelTables | None, on_event: EventCallback, *,
@@ -98,6 +104,7 @@ class Sensor:
         self._cbs: list[Any] = []
         self._lock = threading.Lock()  # poll vs. drain
         self._modes: dict[int, bool] = {}  # prevent: recipe index -> enforce
+        self._deadline = float("inf")  # end of the current poll turn (M.POLL_BUDGET_S)
 
     @property
     def b(self) -> Any:
@@ -204,6 +211,8 @@ class Sensor:
             return 0
         if ev is not None:
             self._deliver(ev)
+        if self.records % _CHECK_EVERY == 0 and time.monotonic() > self._deadline:
+            return -1  # turn over: libbpf stops here, the next records wait in the ring
         return 0
 
     def _service(self) -> None:
@@ -215,12 +224,15 @@ class Sensor:
             fds[fd].service(fd)
 
     def poll(self, timeout_ms: int = 100) -> None:
+        """Wait up to timeout_ms, then read for at most M.POLL_BUDGET_S (a flood waits its turn)."""
         with self._lock:
+            self._deadline = time.monotonic() + timeout_ms / 1000 + M.POLL_BUDGET_S
             self._poller.ring_buffer_poll(timeout_ms)
             self._service()
 
     def drain(self) -> None:
         with self._lock:
+            self._deadline = time.monotonic() + DRAIN_BUDGET_S
             self._poller.ring_buffer_consume()
             self._service()
 
