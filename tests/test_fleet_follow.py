@@ -257,20 +257,30 @@ def test_live_agent_shared_counter_and_redis_down(tmp_path: Path) -> None:
             assert wait(lambda: int(cli.hget("jibril:kv:shared", "live_hits") or 0) >= 3, 10)
             time.sleep(0.5)
             before = int(cli.hget("jibril:kv:shared", "live_hits"))
-            # a second host (a replay with the same store) adds to the same counter
-            with open(tmp_path / "ev.jsonl", "w") as f:
-                for i in range(4):
-                    f.write(json.dumps({"uuid": f"r{i}", "timestamp": "2026-11-22T10:00:10Z",
-                                        "mechanism": "file_access",
-                                        "process": {"pid": 4000 + i, "ppid": 1, "uid": 1000,
-                                                    "comm": "touch", "exe": "/usr/bin/touch"},
-                                        "file": {"file": f"{d}/c{100 + i}", "dir": str(d),
-                                                 "basename": f"c{100 + i}", "actions": ["create"]}})
-                            + "\n")
+            # a second host (the agent's reaction path, in this process) adds to the same counter
             host2 = tmp_path / "host2"
             host2.mkdir()
-            (host2 / "jibril.yaml").write_text(
-                f"reactions: {{state_dir: '{host2}/state', temp_root: '{host2}', store: '{red.url}'}}\n")
+            settings = {"state_dir": str(host2 / "state"), "temp_root": str(host2), "store": red.url}
+            (host2 / "jibril.yaml").write_text(f"reactions: {json.dumps(settings)}\n")
+            events = [{"uuid": f"r{i}", "timestamp": "2026-11-22T10:00:10Z", "mechanism": "file_access",
+                       "process": {"pid": 4000 + i, "ppid": 1, "uid": 1000, "comm": "touch",
+                                   "exe": "/usr/bin/touch"},
+                       "file": {"file": f"{d}/c{100 + i}", "dir": str(d), "basename": f"c{100 + i}",
+                                "actions": ["create"]}} for i in range(4)]
+            from jibril_rules.compiler.driver import load_any
+            from jibril_rules.runtime.engine import Engine
+            from jibril_rules.runtime.pipeline import Pipeline, reaction_runtime
+            rt2 = reaction_runtime(settings)
+            pipe2 = Pipeline(Engine(load_any([str(tmp_path / "r.yaml")])), (), rt2)
+            try:
+                assert sum(len(pipe2.feed(ev)) for ev in events) == 4
+                assert rt2.drain(30), rt2.stats()
+            finally:
+                pipe2.close()
+            assert int(cli.hget("jibril:kv:shared", "live_hits")) == before + 4
+            # a replay with the same store is a rehearsal (issue 7): the shared counter stays
+            with open(tmp_path / "ev.jsonl", "w") as f:
+                f.writelines(json.dumps(ev) + "\n" for ev in events)
             r = jibril("replay", str(tmp_path / "ev.jsonl"), "--from", str(tmp_path / "r.yaml"), cwd=host2)
             assert r.returncode == 0, r.stderr
             assert int(cli.hget("jibril:kv:shared", "live_hits")) == before + 4

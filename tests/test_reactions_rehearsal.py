@@ -140,3 +140,22 @@ def test_rehearsal_ignores_set_mode_and_recipe_mode(tmp_path: Path) -> None:
         scratch = rt.cfg.state_dir
     assert rec.mode == "monitor" and rec.extra["rehearsal"] and rec.calls[0].dry_run
     assert not (tmp_path / "live").exists() and not os.path.exists(scratch)
+
+
+def test_rehearsal_never_uses_the_configured_shared_store(tmp_path: Path) -> None:
+    """A configured Redis store is what live agents on every host read: a rehearsal keeps to
+    its scratch SQLite store (nothing listens on port 1; no connection is even tried)."""
+    from jibril_rules.reactions.datastore import DataStore
+    reh = Rehearsal({"state_dir": str(tmp_path / "live"), "store": "redis://127.0.0.1:1/0",
+                     "store_recipe_keys": True})
+    with reh as rt:
+        assert reh.shared_store_skipped == "redis://127.0.0.1:1/0" and rt.cfg.store == ""
+        assert isinstance(rt.services.store, DataStore)
+        (rec,) = rt.run_now(RecipeRef("k", "r"), [Reaction(
+            "js", "function process(){ DataIncr('shared:n'); DataSet('e', Errno()) }")], {})
+        assert rec.status == "ok" and rt.services.store.get("r", "e") == ""
+        assert rt.services.store.get("r", "shared:n") == "1"
+    plain = Rehearsal({"state_dir": str(tmp_path / "live")})
+    plain.close()
+    assert plain.shared_store_skipped == ""
+    assert not (tmp_path / "live").exists()

@@ -89,10 +89,12 @@ def replay(events: str, source: tuple[str, ...], fmt: str, outputs: tuple[str, .
 
 def _rehearsal(settings: dict[str, Any], enforce: bool) -> Any:
     """Replay never acts on the host: a rehearsal in a scratch store (see reactions/rehearsal.py)."""
-    from ..reactions import REHEARSAL_NOTICE, Rehearsal
+    from ..reactions import REHEARSAL_NOTICE, REHEARSAL_SHARED_STORE_NOTICE, Rehearsal
     reh = Rehearsal(settings, prefix="jibril-replay-")
     if enforce or reh.enforce_requested:
         click.echo(REHEARSAL_NOTICE, err=True)
+    if reh.shared_store_skipped:
+        click.echo(REHEARSAL_SHARED_STORE_NOTICE.format(url=reh.shared_store_skipped), err=True)
     return reh
 
 

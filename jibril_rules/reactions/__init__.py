@@ -13,6 +13,7 @@ from .config import ReactionConfig, RecipeRef
 from .helpers import HELPER_NAMES, JIBRIL_HELPERS, KILL_HELPERS, NETWORK_HELPERS
 from .records import ExecutionRecord, HelperCall, JsIssue
 from .rehearsal import NOTICE as REHEARSAL_NOTICE
+from .rehearsal import SHARED_STORE_NOTICE as REHEARSAL_SHARED_STORE_NOTICE
 from .rehearsal import Rehearsal
 from .runtime import ReactionRuntime
 
@@ -22,6 +23,7 @@ __all__ = [
     "KILL_HELPERS",
     "NETWORK_HELPERS",
     "REHEARSAL_NOTICE",
+    "REHEARSAL_SHARED_STORE_NOTICE",
     "ExecutionRecord",
     "HelperCall",
     "JsIssue",

@@ -4,7 +4,9 @@ Recorded pids are stale by nature and a test's events are invented, so these com
 act: every run is in monitor mode whatever the config, the recipe or a flag says (helpers
 with side effects are checked and recorded with `dry_run: true`, not done), shell reactions
 are not executed, and the data store, temp dirs and audit trail live in a scratch folder
-that is removed afterwards. The live store is only ever touched by `jibril run`.
+that is removed afterwards. The live store is only ever touched by `jibril run` -- and so is a
+shared Redis store (`reactions.store: redis://...`, store_redis.py) that live agents on every
+host read: a rehearsal always uses its scratch SQLite store alone.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .runtime import ReactionRuntime
 
 NOTICE = ("notice: reactions are rehearsed (monitor mode, scratch data store): the enforce "
           "setting applies only to `jibril run`; nothing acts on this host")
+SHARED_STORE_NOTICE = ("notice: the shared data store {url} is not used: reactions are rehearsed in "
+                       "a scratch SQLite store; only `jibril run` reads and writes the shared store")
 
 
 class Rehearsal:
@@ -28,6 +32,8 @@ class Rehearsal:
         """`settings`: the `reactions:` mapping of jibril.yaml (a bare mapping)."""
         live = ReactionConfig.from_dict(settings)  # validates the user's settings as given
         self.enforce_requested = live.mode == "enforce"
+        # the configured shared store (a Redis URL) that this rehearsal leaves alone, or ""
+        self.shared_store_skipped = live.store if live.store not in ("", "sqlite") else ""
         self._scratch = tempfile.TemporaryDirectory(prefix=prefix)
         root = self._scratch.name
         # writes the live config allows stay allowed (so the rehearsal matches), but only the
@@ -35,7 +41,7 @@ class Rehearsal:
         roots = (os.path.realpath(root), *live.effective_writable_roots)
         cfg = live.replace(mode="monitor", state_dir=os.path.join(root, "state"),
                            temp_root=root, audit_path=os.path.join(root, "audit.jsonl"),
-                           writable_roots=roots)
+                           writable_roots=roots, store="")
         try:
             self.runtime = ReactionRuntime(cfg, rehearse=True)
         except BaseException:
