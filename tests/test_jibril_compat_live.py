@@ -108,9 +108,11 @@ def test_jibril_reaction_test_pattern_live(tmp_path: Path) -> None:
     parent = _script(tmp_path / "jrc_parent.sh", f"rm -f {w}/parent.txt\nsleep 30\n")
     current = _script(tmp_path / "jrc_current.sh", f"rm -f {w}/current.txt\nsleep 1\n")
     audit = tmp_path / "audit.jsonl"
+    # pid_max is 32768 here: after a wrap our own scripts may get a pid below the default
+    # min_pid (500), which the kill helpers refuse; they only ever match these scripts.
     rt = ReactionRuntime(ReactionConfig(mode="enforce", state_dir=str(tmp_path / "state"),
                                         temp_root=str(tmp_path), audit_path=str(audit),
-                                        log_to_python=False))
+                                        log_to_python=False, min_pid=2))
 
     class Quiet:
         def emit(self, d: Any) -> None:

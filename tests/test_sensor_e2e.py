@@ -24,8 +24,10 @@ def _agent(sources: list[str], tmp_path: Path, **cfg: Any) -> Any:
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     bundle = load_any(sources)
+    # min_pid 2: pids wrap at pid_max (32768 here), so a process the test starts may get a pid
+    # below the default 500, which kill helpers refuse; the recipes match only the test's own.
     rc = ReactionConfig.from_dict({"mode": "enforce", "state_dir": str(tmp_path / "state"),
-                                   "temp_root": str(tmp_path), **cfg})
+                                   "temp_root": str(tmp_path), "min_pid": 2, **cfg})
     out = open(os.devnull, "w")  # noqa: SIM115 - closed by the agent's printers list
     agent = Agent(bundle, [], ReactionRuntime(rc), opts=AgentOptions(status_every_s=3600),
                   out=out, err=out)
