@@ -4,7 +4,6 @@ the new bundle is swapped in on the loop when it is ready, and a failed load is 
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import threading
@@ -13,42 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytestmark = [pytest.mark.root, pytest.mark.kernel]
-
-
-class Lines(io.StringIO):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.Lock()
-
-    def write(self, s: str) -> int:
-        with self.lock:
-            return super().write(s)
-
-    def text(self) -> str:
-        with self.lock:
-            return self.getvalue()
-
-
-class Seen:
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def emit(self, d: Any) -> None:
-        self.names.append(d.recipe_name)
-
-    def close(self) -> None:
-        pass
+from agent_support import Lines, Seen, wait_until
 
 
 def _wait(pred: Any, timeout: float = 15.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return bool(pred())
+    return wait_until(pred, timeout)
+
+
+pytestmark = [pytest.mark.root, pytest.mark.kernel]
 
 
 def test_the_loop_keeps_turning_while_a_reload_loads(tmp_path: Path) -> None:

@@ -3,53 +3,21 @@ refused with a logged reason, the agent keeps detecting; `--force` loads it anyw
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytestmark = [pytest.mark.root, pytest.mark.kernel]
-
-
-class Lines(io.StringIO):
-    """The agent's stderr, readable from the test thread."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.Lock()
-
-    def write(self, s: str) -> int:
-        with self.lock:
-            return super().write(s)
-
-    def text(self) -> str:
-        with self.lock:
-            return self.getvalue()
-
-
-class Seen:
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def emit(self, d: Any) -> None:
-        self.names.append(d.recipe_name)
-
-    def close(self) -> None:
-        pass
+from agent_support import Lines, Seen, wait_until
 
 
 def _wait(pred: Any, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return bool(pred())
+    return wait_until(pred, timeout)
+
+
+pytestmark = [pytest.mark.root, pytest.mark.kernel]
 
 
 def test_emptied_folder_reload_is_refused_unless_forced(tmp_path: Path) -> None:

@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_support import wait_until
+
+
+def _wait(pred: Any, timeout: float = 5.0) -> bool:
+    return wait_until(pred, timeout)
+
 
 pytestmark = [pytest.mark.root, pytest.mark.kernel, pytest.mark.slow]
-
 
 
 def sh(script: str) -> None:
@@ -58,15 +63,6 @@ def _start(sources: list[str]) -> tuple[Any, threading.Thread, Collector]:
     th = threading.Thread(target=agent.run, daemon=True)
     th.start()
     return agent, th, col
-
-
-def _wait(pred: Any, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return bool(pred())
 
 
 def test_watched_dir_actions_and_write_only_recipe(tmp_path: Path) -> None:

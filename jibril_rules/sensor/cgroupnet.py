@@ -374,15 +374,7 @@ class CgroupNet:
 
     # -- stats -------------------------------------------------------------------------
     def stats(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        if self.b is None:
-            return out
-        st = self.b[b"stats"]
-        for name in ("net", "dns"):
-            i = L.SENSORS.index(name)
-            vals = [int(sum(st[ct.c_int(i * L.NSTATS + k)])) for k in range(L.NSTATS)]
-            out[name] = {"seen": vals[0], "sent": vals[1], "lost": vals[2]}
-        return out
+        return {} if self.b is None else L.read_stats(self.b, ("net", "dns"))
 
 
 def netns_cookie_of(netns: str) -> int:

@@ -70,14 +70,7 @@ class KernelProgram:
             self.b = None
 
     def stats(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        if self.b is None:
-            return out
-        st = self.b[b"stats"]
-        for i, name in enumerate(L.SENSORS):
-            vals = [int(sum(st[ct.c_int(i * L.NSTATS + k)])) for k in range(L.NSTATS)]
-            out[name] = {"seen": vals[0], "sent": vals[1], "lost": vals[2]}
-        return out
+        return {} if self.b is None else L.read_stats(self.b)
 
     def fds(self) -> list[int]:
         return []

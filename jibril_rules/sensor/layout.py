@@ -23,6 +23,17 @@ EV_EXEC, EV_FORK, EV_EXIT, EV_FILE, EV_FDIO, EV_FLOW, EV_DNS, EV_EXEC2, EV_OBJ =
                                   "OBJ"))
 SENSORS = ("exec", "proc", "file", "fdio", "net", "dns")  # JB_S_* order
 NSTATS = const("JB_NSTATS")  # seen, sent, lost
+
+
+def read_stats(bpf: object, sensors: tuple[str, ...] = SENSORS) -> dict[str, dict[str, int]]:
+    """The per-CPU `stats` map of a loaded program (JB_S_* x seen/sent/lost), summed over CPUs."""
+    st = bpf[b"stats"]  # type: ignore[index]
+    out: dict[str, dict[str, int]] = {}
+    for name in sensors:
+        i = SENSORS.index(name)
+        vals = [int(sum(st[ct.c_int(i * NSTATS + k)])) for k in range(NSTATS)]
+        out[name] = {"seen": vals[0], "sent": vals[1], "lost": vals[2]}
+    return out
 F_RELATIVE, F_NONCANON, F_TRUNCATED, F_SILENT, F_PASSED, F_ARGS_TRUNC, F_CHDIR = (
     const(f"JB_F_{n}") for n in ("RELATIVE", "NONCANON", "TRUNCATED", "SILENT", "PASSED",
                                  "ARGS_TRUNC", "CHDIR"))
