@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jibril_rules.bundle import load_any  # noqa: E402
+from jibril_rules.compiler.driver import load_any  # noqa: E402
 from jibril_rules.observe.hub import Observer  # noqa: E402
 from jibril_rules.observe.outputs import HttpPrinter, HttpSettings  # noqa: E402
 from jibril_rules.runtime.printers import JsonPrinter  # noqa: E402

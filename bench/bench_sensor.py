@@ -112,7 +112,7 @@ class Env:
 
 
 def bundle_tables(extra: int, alchemies: bool = True) -> Any:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     paths = [str(ROOT / "alchemies")] if alchemies else []
     if extra:
         d = Path(tempfile.mkdtemp(prefix="jb-recipes-"))
@@ -267,7 +267,7 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 def run_d(n: int) -> None:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     tmp = Path(tempfile.mkdtemp(prefix="jb-kill-"))

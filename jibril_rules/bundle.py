@@ -247,16 +247,3 @@ def is_bundle_path(path: str) -> bool:
     except OSError:
         return False
 
-
-def __getattr__(name: str) -> object:
-    """Old import paths (bench/bench_sensor.py): the loaders moved out of the format module.
-
-    Resolved lazily, so importing the format never imports the compiler.
-    """
-    if name in ("compile_ruleset", "load_any"):
-        from .compiler import driver
-        return getattr(driver, name)
-    if name == "load_isolated":
-        from .runtime.loading import load_isolated
-        return load_isolated
-    raise AttributeError(name)

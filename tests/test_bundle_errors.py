@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import xxhash
 
-from jibril_rules.bundle import compile_ruleset, from_bytes
+from jibril_rules.bundle import from_bytes
+from jibril_rules.compiler.driver import compile_ruleset
 from jibril_rules.compiler.ruleset import load_paths
 from jibril_rules.core.errors import JibrilError
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from jibril_rules.bundle import compile_ruleset
+from jibril_rules.compiler.driver import compile_ruleset
 from jibril_rules.compiler.ruleset import load_paths
 from jibril_rules.reactions import ReactionConfig, ReactionRuntime
 from jibril_rules.runtime.dispatch import reaction_call

@@ -86,7 +86,7 @@ def _script(path: Path, body: str) -> Path:
 
 
 def test_jibril_reaction_test_pattern_live(tmp_path: Path) -> None:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     from jibril_rules.sensor.bccload import SensorUnavailable, preflight
@@ -243,7 +243,7 @@ def _net_recipe(name: str, domain: str, code: str) -> str:
     "before that merge; under investigation)"))
 def test_jibril_network_reaction_tests_pattern_live(tmp_path: Path) -> None:
     """Names learned from DNS answers inside a netns we create; nftables acts only there."""
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     from jibril_rules.sensor.bccload import SensorUnavailable, preflight

@@ -41,9 +41,9 @@ def test_install_verify_run_config_uninstall(tmp_path: Path, monkeypatch: Any) -
         assert verify(str(bad))[0] is False  # the check really checks
     # `jibril run` with no ./jibril.yaml and no --config reads ROOT/etc/jibril/jibril.yaml and
     # takes --from from it
-    from jibril_rules.bundle import load_isolated
     from jibril_rules.config import load_config
     from jibril_rules.observe.settings import from_paths
+    from jibril_rules.runtime.loading import load_isolated
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("JIBRIL_ROOT", str(root))
     cfg = load_config(None)

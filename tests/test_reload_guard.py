@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.root, pytest.mark.kernel]
 
 
 def test_emptied_folder_reload_is_refused_unless_forced(tmp_path: Path) -> None:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.sensor.agent import Agent, AgentOptions
     d = tmp_path / "watched"
     d.mkdir()

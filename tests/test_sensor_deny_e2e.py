@@ -32,7 +32,7 @@ def _skip() -> str | None:
 
 
 def _agent(recipes: Path, tmp: Path, enforce: bool) -> tuple[Any, threading.Thread, io.StringIO]:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     out = io.StringIO()
@@ -219,7 +219,7 @@ def test_netblockdomain_blocks_an_address_resolved_later(tmp_path: Path) -> None
     import shutil
     if not shutil.which("nft"):
         pytest.skip("nftables missing (sudo bash scripts/setup.sh)")
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     ns = f"jr-knetn-{os.getpid()}"

@@ -54,7 +54,7 @@ def _build(tmp: Path, name: str) -> Path:
 
 
 def _agent(recipes: Path, tmp: Path, enforce: bool) -> tuple[Any, threading.Thread, io.StringIO]:
-    from jibril_rules.bundle import load_any
+    from jibril_rules.compiler.driver import load_any
     from jibril_rules.reactions import ReactionConfig, ReactionRuntime
     from jibril_rules.sensor.agent import Agent, AgentOptions
     out = io.StringIO()
